@@ -1,0 +1,305 @@
+/**
+ * The container aggregate's state and its fast fold (`evolve`).
+ *
+ * Pure and total: evolve never throws and never consults the clock. It is the
+ * fast fold; the verifying fold runs the same events through the machine in
+ * state-machines/container.ts, whose transitions are legal only where Zun's
+ * table allows them. A property test holds the two folds equal.
+ *
+ * Desired and observed are kept apart, as in Nomad: `desired` is written by
+ * intents (gateway, placement), `observed` by the host actor's observations.
+ * `status` is Zun's status; `taskState` is derived from both on every event.
+ */
+import type {
+  Claim,
+  ContainerEvent,
+  ContainerSpec,
+  ContainerStatus,
+  RecordedEvent,
+  TaskState,
+} from '../events/index.js';
+
+/** What the container should be doing. `hold` means: leave it as it is. */
+export type Power = 'running' | 'stopped' | 'paused' | 'hold' | 'deleted';
+
+export interface Desired {
+  readonly power: Power;
+  /** delete?stop=true on a Running container: stop it first, then delete. */
+  readonly stopFirst: boolean;
+  readonly force: boolean;
+  readonly stopTimeout: number | null;
+  /** One-shot operations are generations: requested vs carried out. */
+  readonly rebootGen: number;
+  readonly killGen: number;
+  readonly killSignal: string | null;
+  readonly rebuildGen: number;
+}
+
+export interface Observed {
+  readonly dockerId: string | null;
+  readonly exitCode: number | null;
+  readonly oomKilled: boolean;
+  readonly rebootDone: number;
+  readonly killDone: number;
+  readonly rebuildDone: number;
+  readonly restartCount: number;
+}
+
+export interface ContainerState {
+  readonly uuid: string;
+  /** Stream sequence of the last event folded; 0 for a new aggregate. */
+  readonly seq: number;
+  readonly projectId: string | null;
+  readonly userId: string | null;
+  /** null until ContainerCreateRequested. */
+  readonly status: ContainerStatus | null;
+  readonly statusReason: string | null;
+  readonly taskState: TaskState | null;
+  readonly spec: ContainerSpec | null;
+  readonly host: string | null;
+  readonly claim: Claim | null;
+  readonly desired: Desired;
+  readonly observed: Observed;
+  readonly createdAt: string | null;
+  readonly updatedAt: string | null;
+}
+
+export function initialContainerState(uuid: string): ContainerState {
+  return {
+    uuid,
+    seq: 0,
+    projectId: null,
+    userId: null,
+    status: null,
+    statusReason: null,
+    taskState: null,
+    spec: null,
+    host: null,
+    claim: null,
+    desired: {
+      power: 'hold',
+      stopFirst: false,
+      force: false,
+      stopTimeout: null,
+      rebootGen: 0,
+      killGen: 0,
+      killSignal: null,
+      rebuildGen: 0,
+    },
+    observed: { dockerId: null, exitCode: null, oomKilled: false, rebootDone: 0, killDone: 0, rebuildDone: 0, restartCount: 0 },
+    createdAt: null,
+    updatedAt: null,
+  };
+}
+
+/** Zun's status_reason for a container that vanished from Docker. */
+export const missingReason = (uuid: string) => `No such container: ${uuid} in docker`;
+
+const rebuildPending = (s: ContainerState) => s.desired.rebuildGen > s.observed.rebuildDone;
+const rebootPending = (s: ContainerState) => s.desired.rebootGen > s.observed.rebootDone;
+const killPending = (s: ContainerState) => s.desired.killGen > s.observed.killDone;
+
+/**
+ * The status an observation leads to, given what is pending. A pending delete,
+ * rebuild or reboot keeps the status the API set until that work is done.
+ */
+function observedStatus(s: ContainerState, seen: ContainerStatus): ContainerStatus {
+  if (s.desired.power === 'deleted') {
+    return s.desired.stopFirst && !s.desired.force && (seen === 'Running' || seen === 'Paused') ? seen : 'Deleting';
+  }
+  if (rebuildPending(s)) return 'Rebuilding';
+  if (rebootPending(s)) return 'Restarting';
+  return seen;
+}
+
+/** Zun's task_state, derived from status and what is still wanted. */
+export function deriveTaskState(s: ContainerState): TaskState | null {
+  const { status, desired } = s;
+  if (status === null || status === 'Deleted') return null;
+  if (desired.power === 'deleted') {
+    return status === 'Running' || status === 'Paused' ? 'container_stopping' : 'container_deleting';
+  }
+  if (status === 'Creating') return 'container_creating';
+  if (status === 'Unknown') return null;
+  if (rebuildPending(s)) return 'container_rebuilding';
+  if (rebootPending(s)) return 'container_rebooting';
+  if (killPending(s)) return 'container_killing';
+  switch (desired.power) {
+    case 'running':
+      if (status === 'Created' || status === 'Stopped' || status === 'Error') return 'container_starting';
+      if (status === 'Paused') return 'container_unpausing';
+      return null;
+    case 'stopped':
+      return status === 'Running' || status === 'Paused' ? 'container_stopping' : null;
+    case 'paused':
+      return status === 'Running' ? 'container_pausing' : null;
+    default:
+      return null;
+  }
+}
+
+/** Whether an exit nobody asked for is repaired by restarting, per the restart policy. */
+function restartsAfterExit(s: ContainerState, exitCode: number): boolean {
+  const policy = s.spec?.restartPolicy;
+  if (!policy) return false;
+  if (policy.name === 'always' || policy.name === 'unless-stopped') return true;
+  if (policy.name === 'on-failure') {
+    return exitCode !== 0 && (policy.maximumRetryCount === 0 || s.observed.restartCount < policy.maximumRetryCount);
+  }
+  return false;
+}
+
+function withDesired(s: ContainerState, d: Partial<Desired>): ContainerState {
+  return { ...s, desired: { ...s.desired, ...d } };
+}
+function withObserved(s: ContainerState, o: Partial<Observed>): ContainerState {
+  return { ...s, observed: { ...s.observed, ...o } };
+}
+
+function apply(s: ContainerState, e: ContainerEvent): ContainerState {
+  switch (e.type) {
+    case 'ContainerCreateRequested':
+      return withDesired(
+        { ...s, status: 'Creating', statusReason: null, spec: e.data.spec },
+        { power: e.data.run ? 'running' : 'stopped' },
+      );
+    case 'ContainerScheduled':
+      return { ...s, host: e.data.host, claim: e.data.claim };
+    case 'ContainerSchedulingFailed':
+      return withDesired({ ...s, status: 'Error', statusReason: e.data.reason }, { power: 'hold' });
+    case 'ContainerStartRequested':
+      return withDesired({ ...s, statusReason: null }, { power: 'running' });
+    case 'ContainerStopRequested':
+      return withDesired(s, { power: 'stopped', stopTimeout: e.data.timeout });
+    case 'ContainerRebootRequested':
+      return withDesired(
+        { ...s, status: 'Restarting', statusReason: null },
+        { power: 'running', stopTimeout: e.data.timeout, rebootGen: s.desired.rebootGen + 1 },
+      );
+    case 'ContainerPauseRequested':
+      return withDesired(s, { power: 'paused' });
+    case 'ContainerUnpauseRequested':
+      return withDesired(s, { power: 'running' });
+    case 'ContainerKillRequested':
+      return withDesired(s, { power: 'hold', killGen: s.desired.killGen + 1, killSignal: e.data.signal });
+    case 'ContainerRebuildRequested': {
+      const spec = s.spec ? { ...s.spec, image: e.data.image, imageDriver: e.data.imageDriver } : s.spec;
+      return withDesired(
+        { ...s, status: 'Rebuilding', statusReason: null, spec },
+        { power: s.desired.power === 'running' ? 'running' : 'stopped', rebuildGen: s.desired.rebuildGen + 1 },
+      );
+    }
+    case 'ContainerUpdated': {
+      if (!s.spec) return s;
+      const { name, cpu, memory, autoHeal } = e.data;
+      const spec: ContainerSpec = {
+        ...s.spec,
+        ...(name !== undefined ? { name } : {}),
+        ...(cpu !== undefined ? { cpu } : {}),
+        ...(memory !== undefined ? { memory } : {}),
+        ...(autoHeal !== undefined ? { autoHeal } : {}),
+      };
+      const claim = s.claim && (cpu !== undefined || memory !== undefined)
+        ? { ...s.claim, cpu: spec.cpu, memoryMiB: spec.memory }
+        : s.claim;
+      return { ...s, spec, claim };
+    }
+    case 'ContainerDeleteRequested': {
+      const next = withDesired(s, { power: 'deleted', stopFirst: e.data.stop, force: e.data.force });
+      return { ...next, status: observedStatus(next, s.status ?? 'Creating') };
+    }
+    case 'ContainerHostLost':
+      return { ...s, status: 'Unknown', statusReason: `host ${e.data.host} is not reachable` };
+
+    case 'ContainerCreated': {
+      const next = withObserved(s, { dockerId: e.data.dockerId, exitCode: null });
+      return { ...next, status: observedStatus(next, 'Created'), statusReason: null };
+    }
+    case 'ContainerStarted': {
+      const next = withObserved(s, { dockerId: e.data.dockerId, exitCode: null, oomKilled: false });
+      return { ...next, status: observedStatus(next, 'Running'), statusReason: null };
+    }
+    case 'ContainerExited': {
+      const { exitCode, oomKilled } = e.data;
+      let next = withObserved(s, { exitCode, oomKilled });
+      const unexpected = s.desired.power === 'running' || s.desired.power === 'paused';
+      if (s.spec?.autoRemove && s.desired.power !== 'deleted' && !rebootPending(s) && !rebuildPending(s)) {
+        next = withDesired(next, { power: 'deleted', stopFirst: false });
+      } else if (unexpected && !rebootPending(s) && !rebuildPending(s)) {
+        next = restartsAfterExit(s, exitCode)
+          ? withObserved(next, { restartCount: s.observed.restartCount + 1 })
+          : withDesired(next, { power: 'stopped' });
+      }
+      return { ...next, status: observedStatus(next, 'Stopped'), statusReason: oomKilled ? 'OOMKilled' : null };
+    }
+    case 'ContainerPaused':
+      return { ...s, status: observedStatus(s, 'Paused') };
+    case 'ContainerUnpaused':
+      return { ...s, status: observedStatus(s, 'Running') };
+    case 'ContainerRestarted': {
+      const next = withObserved(s, { rebootDone: Math.max(s.observed.rebootDone, e.data.generation), exitCode: null });
+      return { ...next, status: observedStatus(next, 'Running'), statusReason: null };
+    }
+    case 'ContainerSignalled':
+      return withObserved(s, { killDone: Math.max(s.observed.killDone, e.data.generation) });
+    case 'ContainerRebuilt': {
+      const next = withObserved(s, {
+        rebuildDone: Math.max(s.observed.rebuildDone, e.data.generation),
+        dockerId: e.data.dockerId,
+        exitCode: null,
+      });
+      return { ...next, status: observedStatus(next, 'Created'), statusReason: null };
+    }
+    case 'ContainerMissing': {
+      let next = withObserved(s, { dockerId: null });
+      if (s.desired.power === 'deleted') return { ...next, status: 'Deleting' };
+      if (s.spec?.autoRemove) {
+        next = withDesired(next, { power: 'deleted', stopFirst: false });
+        return { ...next, status: 'Deleting' };
+      }
+      const heal = s.spec?.autoHeal || s.spec?.restartPolicy.name === 'always' || s.spec?.restartPolicy.name === 'unless-stopped';
+      if (!heal) next = withDesired(next, { power: 'hold' });
+      // A vanished container cannot finish a reboot, rebuild or kill: they are void.
+      next = withObserved(next, {
+        rebootDone: next.desired.rebootGen,
+        rebuildDone: next.desired.rebuildGen,
+        killDone: next.desired.killGen,
+      });
+      return { ...next, status: 'Error', statusReason: missingReason(s.uuid) };
+    }
+    case 'ContainerOperationFailed': {
+      // The failed operation is not retried by itself: generations are settled.
+      const next = withObserved(s, {
+        rebootDone: s.desired.rebootGen,
+        rebuildDone: s.desired.rebuildGen,
+        killDone: s.desired.killGen,
+      });
+      if (s.desired.power === 'deleted') return { ...next, status: 'Deleting', statusReason: e.data.reason };
+      return { ...withDesired(next, { power: 'hold' }), status: 'Error', statusReason: e.data.reason };
+    }
+    case 'ContainerDeleted':
+      return withDesired({ ...s, status: 'Deleted', statusReason: null }, { power: 'deleted' });
+  }
+}
+
+/** The fast fold of one container event. */
+export function evolveContainer(s: ContainerState, e: RecordedEvent<ContainerEvent> | (ContainerEvent & { seq?: number; occurredAt?: string; projectId?: string; userId?: string })): ContainerState {
+  const next = apply(s, e as ContainerEvent);
+  const at = e.occurredAt ?? next.updatedAt;
+  const created = e.type === 'ContainerCreateRequested';
+  const withMeta: ContainerState = {
+    ...next,
+    seq: e.seq ?? next.seq,
+    projectId: created ? (e.projectId ?? next.projectId) : next.projectId,
+    userId: created ? (e.userId ?? next.userId) : next.userId,
+    createdAt: created ? (at ?? null) : next.createdAt,
+    updatedAt: at ?? null,
+  };
+  return { ...withMeta, taskState: deriveTaskState(withMeta) };
+}
+
+export function foldContainer(uuid: string, events: Iterable<RecordedEvent>): ContainerState {
+  let s = initialContainerState(uuid);
+  for (const e of events) s = evolveContainer(s, e as RecordedEvent<ContainerEvent>);
+  return s;
+}

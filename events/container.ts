@@ -1,0 +1,237 @@
+/**
+ * The container event catalogue.
+ *
+ * Intents are written by the gateway and placement; observations only by the
+ * host actor that owns the container (ContainerHostLost by placement, which
+ * watches host liveness). Past-tense names, readonly payloads.
+ */
+import type { DomainEvent } from './envelope.js';
+
+export const ContainerStatus = {
+  Creating: 'Creating',
+  Created: 'Created',
+  Running: 'Running',
+  Paused: 'Paused',
+  Stopped: 'Stopped',
+  Restarting: 'Restarting',
+  Rebuilding: 'Rebuilding',
+  Deleting: 'Deleting',
+  Deleted: 'Deleted',
+  Error: 'Error',
+  Unknown: 'Unknown',
+  Dead: 'Dead',
+} as const;
+export type ContainerStatus = (typeof ContainerStatus)[keyof typeof ContainerStatus];
+
+export const TaskState = {
+  image_pulling: 'image_pulling',
+  container_creating: 'container_creating',
+  container_starting: 'container_starting',
+  container_deleting: 'container_deleting',
+  container_stopping: 'container_stopping',
+  container_rebooting: 'container_rebooting',
+  container_pausing: 'container_pausing',
+  container_unpausing: 'container_unpausing',
+  container_killing: 'container_killing',
+  sg_adding: 'sg_adding',
+  sg_removing: 'sg_removing',
+  network_attaching: 'network_attaching',
+  network_detaching: 'network_detaching',
+  container_rebuilding: 'container_rebuilding',
+} as const;
+export type TaskState = (typeof TaskState)[keyof typeof TaskState];
+
+export const RestartPolicyName = {
+  no: 'no',
+  always: 'always',
+  'on-failure': 'on-failure',
+  'unless-stopped': 'unless-stopped',
+} as const;
+export type RestartPolicyName = (typeof RestartPolicyName)[keyof typeof RestartPolicyName];
+
+export const ImagePullPolicy = { never: 'never', always: 'always', ifnotpresent: 'ifnotpresent' } as const;
+export type ImagePullPolicy = (typeof ImagePullPolicy)[keyof typeof ImagePullPolicy];
+
+export interface RestartPolicy {
+  readonly name: RestartPolicyName;
+  readonly maximumRetryCount: number;
+}
+
+export interface Healthcheck {
+  readonly test: string;
+  readonly interval: number;
+  readonly retries: number;
+  readonly timeout: number;
+}
+
+export interface NetRequest {
+  readonly network?: string;
+  readonly port?: string;
+  readonly v4FixedIp?: string;
+  readonly v6FixedIp?: string;
+}
+
+export interface MountRequest {
+  readonly type: 'volume' | 'bind';
+  readonly source?: string;
+  readonly size?: number;
+  readonly destination: string;
+}
+
+/** A container as the user asked for it, normalised from any microversion. */
+export interface ContainerSpec {
+  readonly name: string;
+  readonly image: string;
+  readonly command: readonly string[];
+  readonly entrypoint: readonly string[] | null;
+  /** vCPUs, 0.1..16. */
+  readonly cpu: number;
+  /** MiB. */
+  readonly memory: number;
+  /** GB, or null when not requested. */
+  readonly disk: number | null;
+  readonly workdir: string | null;
+  readonly hostname: string | null;
+  readonly environment: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly imageDriver: 'docker' | 'glance';
+  readonly imagePullPolicy: ImagePullPolicy;
+  readonly restartPolicy: RestartPolicy;
+  readonly interactive: boolean;
+  readonly tty: boolean;
+  readonly autoRemove: boolean;
+  readonly autoHeal: boolean;
+  readonly runtime: string | null;
+  readonly privileged: boolean;
+  readonly healthcheck: Healthcheck | null;
+  readonly exposedPorts: readonly string[];
+  readonly securityGroups: readonly string[];
+  readonly cpuPolicy: 'shared' | 'dedicated';
+  readonly registryId: string | null;
+  readonly availabilityZone: string | null;
+  readonly hints: Readonly<Record<string, string>>;
+  /** 1.39 `host` on create (admin). */
+  readonly requestedHost: string | null;
+  readonly nets: readonly NetRequest[];
+  readonly mounts: readonly MountRequest[];
+}
+
+/** Resources reserved on a host for one container or capsule. */
+export interface Claim {
+  readonly cpu: number;
+  readonly memoryMiB: number;
+  readonly diskGb: number;
+}
+
+type E<T extends string, D> = DomainEvent<T, D>;
+
+// ---- intents (gateway, placement) ---------------------------------------
+export type ContainerCreateRequested = E<'ContainerCreateRequested', { readonly spec: ContainerSpec; readonly run: boolean }>;
+export type ContainerScheduled = E<'ContainerScheduled', { readonly host: string; readonly claim: Claim }>;
+export type ContainerSchedulingFailed = E<'ContainerSchedulingFailed', { readonly reason: string }>;
+export type ContainerStartRequested = E<'ContainerStartRequested', Record<string, never>>;
+export type ContainerStopRequested = E<'ContainerStopRequested', { readonly timeout: number | null }>;
+export type ContainerRebootRequested = E<'ContainerRebootRequested', { readonly timeout: number | null }>;
+export type ContainerPauseRequested = E<'ContainerPauseRequested', Record<string, never>>;
+export type ContainerUnpauseRequested = E<'ContainerUnpauseRequested', Record<string, never>>;
+export type ContainerKillRequested = E<'ContainerKillRequested', { readonly signal: string | null }>;
+export type ContainerRebuildRequested = E<'ContainerRebuildRequested', { readonly image: string; readonly imageDriver: 'docker' | 'glance' }>;
+export type ContainerUpdated = E<
+  'ContainerUpdated',
+  { readonly name?: string; readonly cpu?: number; readonly memory?: number; readonly autoHeal?: boolean }
+>;
+export type ContainerDeleteRequested = E<'ContainerDeleteRequested', { readonly stop: boolean; readonly force: boolean }>;
+/** Placement saw the host's lease expire. */
+export type ContainerHostLost = E<'ContainerHostLost', { readonly host: string }>;
+
+// ---- observations (host actor) --------------------------------------------
+export type ContainerCreated = E<'ContainerCreated', { readonly dockerId: string }>;
+export type ContainerStarted = E<'ContainerStarted', { readonly dockerId: string }>;
+export type ContainerExited = E<'ContainerExited', { readonly exitCode: number; readonly oomKilled: boolean }>;
+export type ContainerPaused = E<'ContainerPaused', Record<string, never>>;
+export type ContainerUnpaused = E<'ContainerUnpaused', Record<string, never>>;
+/** A reboot generation was carried out (docker restart). */
+export type ContainerRestarted = E<'ContainerRestarted', { readonly generation: number }>;
+/** A kill generation's signal was delivered. */
+export type ContainerSignalled = E<'ContainerSignalled', { readonly generation: number; readonly signal: string }>;
+/** A rebuild generation was carried out: the container was recreated from the image. */
+export type ContainerRebuilt = E<'ContainerRebuilt', { readonly generation: number; readonly dockerId: string }>;
+/** The container is gone from Docker although the log says it should exist. */
+export type ContainerMissing = E<'ContainerMissing', Record<string, never>>;
+/** Docker refused an operation. */
+export type ContainerOperationFailed = E<'ContainerOperationFailed', { readonly operation: string; readonly reason: string }>;
+/** Removed from the host (or never placed on one); resources and claims are released. */
+export type ContainerDeleted = E<'ContainerDeleted', Record<string, never>>;
+
+export type ContainerIntent =
+  | ContainerCreateRequested
+  | ContainerScheduled
+  | ContainerSchedulingFailed
+  | ContainerStartRequested
+  | ContainerStopRequested
+  | ContainerRebootRequested
+  | ContainerPauseRequested
+  | ContainerUnpauseRequested
+  | ContainerKillRequested
+  | ContainerRebuildRequested
+  | ContainerUpdated
+  | ContainerDeleteRequested
+  | ContainerHostLost;
+
+export type ContainerObservation =
+  | ContainerCreated
+  | ContainerStarted
+  | ContainerExited
+  | ContainerPaused
+  | ContainerUnpaused
+  | ContainerRestarted
+  | ContainerSignalled
+  | ContainerRebuilt
+  | ContainerMissing
+  | ContainerOperationFailed
+  | ContainerDeleted;
+
+export type ContainerEvent = ContainerIntent | ContainerObservation;
+export type ContainerEventType = ContainerEvent['type'];
+
+/** Every container event type, for exhaustiveness checks and validation. */
+export const ContainerEventTypes = [
+  'ContainerCreateRequested',
+  'ContainerScheduled',
+  'ContainerSchedulingFailed',
+  'ContainerStartRequested',
+  'ContainerStopRequested',
+  'ContainerRebootRequested',
+  'ContainerPauseRequested',
+  'ContainerUnpauseRequested',
+  'ContainerKillRequested',
+  'ContainerRebuildRequested',
+  'ContainerUpdated',
+  'ContainerDeleteRequested',
+  'ContainerHostLost',
+  'ContainerCreated',
+  'ContainerStarted',
+  'ContainerExited',
+  'ContainerPaused',
+  'ContainerUnpaused',
+  'ContainerRestarted',
+  'ContainerSignalled',
+  'ContainerRebuilt',
+  'ContainerMissing',
+  'ContainerOperationFailed',
+  'ContainerDeleted',
+] as const satisfies readonly ContainerEventType[];
+
+export const ContainerObservationTypes = [
+  'ContainerCreated',
+  'ContainerStarted',
+  'ContainerExited',
+  'ContainerPaused',
+  'ContainerUnpaused',
+  'ContainerRestarted',
+  'ContainerSignalled',
+  'ContainerRebuilt',
+  'ContainerMissing',
+  'ContainerOperationFailed',
+  'ContainerDeleted',
+] as const satisfies readonly ContainerObservation['type'][];

@@ -1,0 +1,67 @@
+/**
+ * The event envelope: metadata shared by every event of every aggregate.
+ *
+ * Pure: no I/O, no clock, no id generation. Callers pass ids and times in.
+ */
+
+export const AggregateKind = {
+  container: 'container',
+  capsule: 'capsule',
+} as const;
+export type AggregateKind = (typeof AggregateKind)[keyof typeof AggregateKind];
+
+/** Who caused an event: carried from the request into every event it produces. */
+export interface EventMeta {
+  readonly projectId: string;
+  readonly userId: string;
+  /** `req-<uuid>`, as Zun's request_id middleware sets it. */
+  readonly requestId: string;
+  readonly correlationId: string;
+  /** Id of the event that caused this one (null when a request did). */
+  readonly causationId: string | null;
+  /** ISO-8601 UTC. */
+  readonly occurredAt: string;
+}
+
+/** A domain event before it is stored: a discriminated union member plus its data. */
+export interface DomainEvent<T extends string = string, D = unknown> {
+  readonly type: T;
+  readonly data: D;
+}
+
+export interface EventEnvelope<E extends DomainEvent = DomainEvent> extends EventMeta {
+  /** Unique event id. Also the JetStream msgID unless a command id is given. */
+  readonly id: string;
+  readonly type: E['type'];
+  readonly schemaVersion: number;
+  readonly aggregateKind: AggregateKind;
+  readonly aggregateId: string;
+  readonly data: E['data'];
+}
+
+/** An envelope as read back from the stream: it knows its stream sequence. */
+export type RecordedEvent<E extends DomainEvent = DomainEvent> = EventEnvelope<E> & {
+  /** JetStream stream sequence. Per-aggregate ordering follows it. */
+  readonly seq: number;
+};
+
+export function envelope<E extends DomainEvent>(
+  event: E,
+  ids: { id: string; aggregateKind: AggregateKind; aggregateId: string; schemaVersion?: number },
+  meta: EventMeta,
+): EventEnvelope<E> {
+  return {
+    id: ids.id,
+    type: event.type,
+    schemaVersion: ids.schemaVersion ?? 1,
+    aggregateKind: ids.aggregateKind,
+    aggregateId: ids.aggregateId,
+    projectId: meta.projectId,
+    userId: meta.userId,
+    requestId: meta.requestId,
+    correlationId: meta.correlationId,
+    causationId: meta.causationId,
+    occurredAt: meta.occurredAt,
+    data: event.data,
+  };
+}
