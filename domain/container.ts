@@ -287,15 +287,19 @@ export function evolveContainer(s: ContainerState, e: RecordedEvent<ContainerEve
   const next = apply(s, e as ContainerEvent);
   const at = e.occurredAt ?? next.updatedAt;
   const created = e.type === 'ContainerCreateRequested';
-  const withMeta: ContainerState = {
-    ...next,
-    seq: e.seq ?? next.seq,
-    projectId: created ? (e.projectId ?? next.projectId) : next.projectId,
-    userId: created ? (e.userId ?? next.userId) : next.userId,
-    createdAt: created ? (at ?? null) : next.createdAt,
-    updatedAt: at ?? null,
-  };
-  return { ...withMeta, taskState: deriveTaskState(withMeta) };
+  // apply() returns a fresh object unless nothing changed; that object is ours
+  // until returned, so metadata is written into it instead of copying again.
+  type Mutable = { -readonly [K in keyof ContainerState]: ContainerState[K] };
+  const out = (next === s ? { ...s } : next) as Mutable;
+  if (e.seq !== undefined) out.seq = e.seq;
+  if (created) {
+    out.projectId = e.projectId ?? next.projectId;
+    out.userId = e.userId ?? next.userId;
+    out.createdAt = at ?? null;
+  }
+  out.updatedAt = at ?? null;
+  out.taskState = deriveTaskState(out);
+  return out;
 }
 
 export function foldContainer(uuid: string, events: Iterable<RecordedEvent>): ContainerState {

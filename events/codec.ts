@@ -7,6 +7,7 @@
 import { AggregateKind, type DomainEvent, type EventEnvelope, type RecordedEvent } from './envelope.js';
 import { ContainerEventTypes } from './container.js';
 import { CapsuleEventTypes } from './capsule.js';
+import { PlacementEventTypes } from './placement.js';
 
 export class MalformedEventError extends Error {
   readonly code = 'MALFORMED_EVENT';
@@ -19,6 +20,7 @@ export class MalformedEventError extends Error {
 const KNOWN_TYPES: Readonly<Record<AggregateKind, ReadonlySet<string>>> = {
   container: new Set(ContainerEventTypes),
   capsule: new Set(CapsuleEventTypes),
+  placement: new Set(PlacementEventTypes),
 };
 
 /** Required keys of `data`, by event type (a shape check, not a full schema). */
@@ -44,6 +46,8 @@ const REQUIRED_DATA: Readonly<Record<string, readonly string[]>> = {
   CapsuleSandboxCreated: ['sandboxId'],
   CapsuleMemberExited: ['member', 'exitCode'],
   CapsuleFailed: ['reason'],
+  PlacementsCommitted: ['placements'],
+  ClaimsReleased: ['ids'],
 };
 
 /** The schema version every event type is written in today. */

@@ -7,6 +7,7 @@
 export const AggregateKind = {
   container: 'container',
   capsule: 'capsule',
+  placement: 'placement',
 } as const;
 export type AggregateKind = (typeof AggregateKind)[keyof typeof AggregateKind];
 
@@ -29,21 +30,26 @@ export interface DomainEvent<T extends string = string, D = unknown> {
   readonly data: D;
 }
 
-export interface EventEnvelope<E extends DomainEvent = DomainEvent> extends EventMeta {
-  /** Unique event id. Also the JetStream msgID unless a command id is given. */
+interface EnvelopeBase extends EventMeta {
+  /** Unique event id. */
   readonly id: string;
-  readonly type: E['type'];
   readonly schemaVersion: number;
   readonly aggregateKind: AggregateKind;
   readonly aggregateId: string;
-  readonly data: E['data'];
 }
 
+/** An event with its metadata. Distributes over a union of events, so `type` still narrows `data`. */
+export type EventEnvelope<E extends DomainEvent = DomainEvent> = E extends DomainEvent
+  ? EnvelopeBase & { readonly type: E['type']; readonly data: E['data'] }
+  : never;
+
 /** An envelope as read back from the stream: it knows its stream sequence. */
-export type RecordedEvent<E extends DomainEvent = DomainEvent> = EventEnvelope<E> & {
-  /** JetStream stream sequence. Per-aggregate ordering follows it. */
-  readonly seq: number;
-};
+export type RecordedEvent<E extends DomainEvent = DomainEvent> = E extends DomainEvent
+  ? EventEnvelope<E> & {
+      /** JetStream stream sequence. Per-aggregate ordering follows it. */
+      readonly seq: number;
+    }
+  : never;
 
 export function envelope<E extends DomainEvent>(
   event: E,
@@ -63,5 +69,5 @@ export function envelope<E extends DomainEvent>(
     causationId: meta.causationId,
     occurredAt: meta.occurredAt,
     data: event.data,
-  };
+  } as EventEnvelope<E>;
 }

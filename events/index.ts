@@ -3,3 +3,4 @@ export * from './subjects.js';
 export * from './container.js';
 export * from './capsule.js';
 export * from './codec.js';
+export * from './placement.js';

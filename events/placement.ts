@@ -1,0 +1,26 @@
+/**
+ * The placement ledger: one aggregate per scheduling domain
+ * (`zun.evt.placement.<domain>`) that serialises every claim on every host,
+ * like Nomad's plan applier. Each commit is fenced on the ledger's last
+ * sequence, so a deposed leader working from a stale view cannot overcommit a
+ * host: its append fails and it must re-read. ContainerScheduled and
+ * CapsuleScheduled follow a commit; the ledger is the authority on capacity.
+ */
+import type { DomainEvent } from './envelope.js';
+import type { Claim } from './container.js';
+
+export interface Placement {
+  /** The consumer of the claim: a container or a capsule. */
+  readonly kind: 'container' | 'capsule';
+  readonly id: string;
+  readonly host: string;
+  readonly claim: Claim;
+}
+
+export type PlacementsCommitted = DomainEvent<'PlacementsCommitted', { readonly placements: readonly Placement[] }>;
+/** Claims given back after their container or capsule was deleted. */
+export type ClaimsReleased = DomainEvent<'ClaimsReleased', { readonly ids: readonly string[] }>;
+
+export type PlacementEvent = PlacementsCommitted | ClaimsReleased;
+export type PlacementEventType = PlacementEvent['type'];
+export const PlacementEventTypes = ['PlacementsCommitted', 'ClaimsReleased'] as const satisfies readonly PlacementEventType[];

@@ -1,0 +1,73 @@
+/**
+ * The projector service: a durable consumer on every event, feeding the
+ * projection (projection.ts). At-least-once delivery made idempotent by
+ * sequence; rebuildable from zero with `rebuild()`.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Kvm, type KV } from '@nats-io/kv';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { ALL_EVENTS_SUBJECT, STREAM_NAME } from '../../events/index.js';
+import type { EventStore } from '../platform/eventstore.js';
+import type { Logger } from '../platform/log.js';
+import { CAPSULES_BUCKET, CONTAINERS_BUCKET, DESIRED_BUCKET } from '../platform/readmodels.js';
+import { consumeDurable } from '../platform/subscribe.js';
+import { createProjection, type ProjectionBuckets } from './projection.js';
+
+export const PROJECTOR_DURABLE = 'projector';
+
+export async function openReadModelBuckets(nc: NatsConnection, opts: { replicas?: number } = {}): Promise<ProjectionBuckets> {
+  const kvm = new Kvm(nc);
+  const open = (name: string): Promise<KV> => kvm.create(name, { history: 1, replicas: opts.replicas ?? 1 });
+  const [containers, capsules, desired] = await Promise.all([open(CONTAINERS_BUCKET), open(CAPSULES_BUCKET), open(DESIRED_BUCKET)]);
+  return { containers, capsules, desired };
+}
+
+export interface Projector {
+  stop(): Promise<void>;
+}
+
+export async function createProjector({
+  nc,
+  store,
+  log,
+  durable = PROJECTOR_DURABLE,
+}: {
+  nc: NatsConnection;
+  store: EventStore;
+  log: Logger;
+  durable?: string;
+}): Promise<Projector> {
+  const buckets = await openReadModelBuckets(nc);
+  const projection = createProjection({ buckets, store });
+  const sub = await consumeDurable({
+    nc,
+    durable,
+    filterSubject: ALL_EVENTS_SUBJECT,
+    log: log.child({ component: 'projector' }),
+    handler: (e) => projection.apply(e),
+  });
+  log.info({ durable }, 'projector consuming');
+  return { stop: () => sub.stop() };
+}
+
+/**
+ * Drops the read models and the projector's consumer, so that the next
+ * projector start folds the whole log again from sequence 1.
+ */
+export async function resetReadModels(nc: NatsConnection, durable = PROJECTOR_DURABLE): Promise<void> {
+  const kvm = new Kvm(nc);
+  for (const name of [CONTAINERS_BUCKET, CAPSULES_BUCKET, DESIRED_BUCKET]) {
+    try {
+      const kv = await kvm.open(name);
+      await kv.destroy();
+    } catch {
+      // absent already
+    }
+  }
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.consumers.delete(STREAM_NAME, durable);
+  } catch {
+    // absent already
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The whole system as child processes, for end-to-end tests and benchmarks:
+ * its own nats-server and etcd on free ports, then the services from their
+ * real main.ts entry points (run with tsx), each killable with SIGKILL and
+ * restartable with the same environment.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { freePort, startEtcd, startNats } from './servers.js';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const TSX = join(REPO, 'node_modules', '.bin', 'tsx');
+
+export interface ServiceProcess {
+  readonly name: string;
+  readonly pid: number | undefined;
+  output(): string;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait for exit: a crash. */
+  kill9(): Promise<void>;
+  /** Start again with the same environment. */
+  restart(): Promise<void>;
+  exited(): boolean;
+}
+
+export function spawnService(name: string, entry: string, env: Record<string, string>, opts: { quiet?: boolean } = {}): ServiceProcess {
+  let child: ChildProcess;
+  let out = '';
+  let exited = false;
+  const start = () => {
+    exited = false;
+    child = spawn(TSX, [join(REPO, entry)], {
+      cwd: REPO,
+      env: { ...process.env, LOG_LEVEL: process.env['E2E_LOG_LEVEL'] ?? 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (b: Buffer) => {
+      out += b.toString();
+      if (out.length > 400_000) out = out.slice(-200_000);
+      if (process.env['E2E_VERBOSE'] && !opts.quiet) process.stderr.write(`[${name}] ${b.toString()}`);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    child.on('exit', () => {
+      exited = true;
+    });
+  };
+  const waitExit = () =>
+    new Promise<void>((resolve) => {
+      if (exited || child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+    });
+  start();
+  const handle: ServiceProcess = {
+    name,
+    get pid() {
+      return child.pid;
+    },
+    output: () => out,
+    async stop() {
+      if (exited) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await waitExit();
+      clearTimeout(t);
+    },
+    async kill9() {
+      if (exited) return;
+      child.kill('SIGKILL');
+      await waitExit();
+    },
+    async restart() {
+      if (!exited) await handle.stop();
+      start();
+    },
+    exited: () => exited,
+  };
+  return handle;
+}
+
+export interface Cluster {
+  readonly natsUrl: string;
+  readonly etcdEndpoint: string;
+  readonly gatewayUrl: string;
+  readonly nats: Awaited<ReturnType<typeof startNats>>;
+  readonly etcd: Awaited<ReturnType<typeof startEtcd>>;
+  readonly services: Map<string, ServiceProcess>;
+  addHostActor(hostname: string, env?: Record<string, string>): ServiceProcess;
+  addPlacement(instance: string, env?: Record<string, string>): ServiceProcess;
+  stop(): Promise<void>;
+}
+
+export async function startCluster(opts: {
+  hosts?: readonly string[];
+  placements?: number;
+  env?: Record<string, string>;
+  hostEnv?: Record<string, string>;
+} = {}): Promise<Cluster> {
+  const nats = await startNats();
+  const etcd = await startEtcd();
+  const gatewayPort = await freePort();
+  const base = { NATS_URL: nats.url, ETCD_ENDPOINTS: etcd.endpoint, ...(opts.env ?? {}) };
+  const services = new Map<string, ServiceProcess>();
+  const add = (name: string, entry: string, env: Record<string, string> = {}) => {
+    const p = spawnService(name, entry, { ...base, ...env });
+    services.set(name, p);
+    return p;
+  };
+  add('gateway', 'services/gateway/main.ts', { GATEWAY_PORT: String(gatewayPort), GATEWAY_HOST: '127.0.0.1' });
+  add('projector', 'services/projector/main.ts');
+  const cluster: Cluster = {
+    natsUrl: nats.url,
+    etcdEndpoint: etcd.endpoint,
+    gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
+    nats,
+    etcd,
+    services,
+    addHostActor: (hostname, env = {}) =>
+      add(`host-actor:${hostname}`, 'services/host-actor/main.ts', { HOST_NAME: hostname, ...(opts.hostEnv ?? {}), ...env }),
+    addPlacement: (instance, env = {}) => add(`placement:${instance}`, 'services/placement/main.ts', { PLACEMENT_INSTANCE: instance, ...env }),
+    async stop() {
+      await Promise.all([...services.values()].map((s) => s.stop()));
+      await nats.stop();
+      await etcd.stop();
+    },
+  };
+  for (let i = 0; i < (opts.placements ?? 1); i++) cluster.addPlacement(`p${i + 1}`);
+  for (const h of opts.hosts ?? ['host-1']) cluster.addHostActor(h);
+  return cluster;
+}
+
+/** Polls `fn` until it returns a truthy value or the timeout passes. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
