@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
-# npm run down: stop the servers scripts/servers.sh started (data is kept).
+# Stops the services, then the servers scripts/servers.sh started (data is kept).
 set -euo pipefail
-exec bash "$(dirname "${BASH_SOURCE[0]}")/servers.sh" stop
+dir="$(dirname "${BASH_SOURCE[0]}")"
+bash "$dir/services.sh" stop
+bash "$dir/servers.sh" stop

@@ -1,8 +1,24 @@
 #!/usr/bin/env bash
-# npm run up: install what is missing, start nats-server, etcd and (if needed)
-# dockerd, and make sure the base image exists.
+# The one command for a fresh machine: install what is missing, start
+# nats-server, etcd and (if needed) dockerd, build the base image, start the
+# services (projector, placement, one host actor, gateway on :9517), then run
+# the main job: a container created through the Zun API until it runs in
+# Docker (scripts/demo.ts). The system stays up; `npm run down` stops it.
+#   bash scripts/up.sh [--keep]   (--keep: leave the demo container running)
 set -euo pipefail
 dir="$(dirname "${BASH_SOURCE[0]}")"
+source "$dir/lib.sh"
 bash "$dir/setup.sh"
 bash "$dir/servers.sh" start
 bash "$dir/base-image.sh"
+bash "$dir/services.sh" start
+log "system up: gateway http://${GATEWAY_HOST:-127.0.0.1}:${GATEWAY_PORT:-9517}/v1 ; logs in $LOG_DIR"
+node --import tsx "$REPO/scripts/demo.ts" --gateway "http://${GATEWAY_HOST:-127.0.0.1}:${GATEWAY_PORT:-9517}" "$@"
+cat >&2 <<MSG
+
+The system is running. Try the stock OpenStack client (apt-get install python3-openstackclient python3-zunclient):
+  export OS_AUTH_TYPE=none OS_ENDPOINT=http://127.0.0.1:${GATEWAY_PORT:-9517}/v1
+  openstack appcontainer run --name web --wait zun-base:latest sleep 3600
+  openstack appcontainer list
+Stop everything with: bash scripts/down.sh
+MSG

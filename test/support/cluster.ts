@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { freePort, startEtcd, startNats } from './servers.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
-const TSX = join(REPO, 'node_modules', '.bin', 'tsx');
 
 export interface ServiceProcess {
   readonly name: string;
@@ -30,7 +29,9 @@ export function spawnService(name: string, entry: string, env: Record<string, st
   let exited = false;
   const start = () => {
     exited = false;
-    child = spawn(TSX, [join(REPO, entry)], {
+    // One process per service (node with tsx's loader, not the tsx CLI, which
+    // forks a child): SIGKILL must hit the service itself.
+    child = spawn(process.execPath, ['--import', 'tsx', join(REPO, entry)], {
       cwd: REPO,
       env: { ...process.env, LOG_LEVEL: process.env['E2E_LOG_LEVEL'] ?? 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

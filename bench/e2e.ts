@@ -1,0 +1,138 @@
+/**
+ * End-to-end benchmark: containers created with `run=true` through the
+ * gateway until each is observed Running, against raw dockerode create+start
+ * of the same containers at the same concurrency on the same dockerd, in the
+ * same run. Targets: total-time ratio <= 1.3, added p50 latency <= 50 ms.
+ *
+ * "Observed Running" is the moment the ContainerStarted event for the
+ * container is published on the stream (a core NATS subscription on the
+ * events' subjects sees it), i.e. when the API would first say Running.
+ */
+import { randomUUID } from 'node:crypto';
+import Docker from 'dockerode';
+import { connect } from '@nats-io/transport-node';
+import { parseAggregateSubject } from '../events/index.js';
+import { startCluster, waitFor } from '../test/support/cluster.js';
+import type { BenchResult, Progress } from './types.js';
+
+const IMAGE = 'zun-base:latest';
+
+export async function benchEndToEnd({ quick, progress }: { quick: boolean; progress: Progress }): Promise<BenchResult> {
+  const n = quick ? 20 : 100;
+  const concurrency = 8;
+  const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+  const benchLabel = `zun-bench-${randomUUID().slice(0, 8)}`;
+
+  // Baseline: raw dockerode, the same container config the host actor uses.
+  progress(`baseline: ${n} x dockerode create+start at concurrency ${concurrency}`);
+  const baseline = await runConcurrent(n, concurrency, async (i) => {
+    const c = await docker.createContainer({
+      Image: IMAGE,
+      Cmd: ['sleep', '3600'],
+      Labels: { [benchLabel]: 'baseline', 'zun.bench': String(i) },
+      HostConfig: { Init: true, Memory: 64 * 1024 * 1024, NanoCpus: 0.1e9 },
+    });
+    await c.start();
+  });
+  await removeLabelled(docker, benchLabel);
+
+  progress('starting the system (nats, etcd, projector, placement, host actor, gateway)');
+  const cluster = await startCluster({ hosts: ['bench-host'] });
+  try {
+    await waitFor('gateway', async () => (await fetch(`${cluster.gatewayUrl}/`).catch(() => null))?.ok, 60_000);
+    const nc = await connect({ servers: cluster.natsUrl });
+    const started = new Map<string, () => void>();
+    // A start seen before its POST returned (the waiter is not registered yet).
+    const early = new Set<string>();
+    const sub = nc.subscribe('zun.evt.container.*', {
+      callback: (_err, msg) => {
+        const body = msg.json<{ type: string }>();
+        if (body.type !== 'ContainerStarted') return;
+        const id = parseAggregateSubject(msg.subject).id;
+        const waiter = started.get(id);
+        if (waiter) waiter();
+        else early.add(id);
+      },
+    });
+    const headers = { 'Content-Type': 'application/json', 'OpenStack-API-Version': 'container 1.40' };
+    // Warm-up: one container, not measured (first-request JIT, image cache).
+    await createAndWait(cluster.gatewayUrl, headers, started, early, 'warmup');
+
+    progress(`ours: ${n} x POST /v1/containers?run=true at concurrency ${concurrency}, until ContainerStarted`);
+    const ours = await runConcurrent(n, concurrency, (i) => createAndWait(cluster.gatewayUrl, headers, started, early, `bench-${i}`));
+    sub.unsubscribe();
+    await nc.close();
+
+    const ratio = ours.totalMs / baseline.totalMs;
+    const added = pct(ours.latencies, 50) - pct(baseline.latencies, 50);
+    return {
+      name: 'e2e',
+      metrics: {
+        containers: n,
+        concurrency,
+        baseline_total_ms: baseline.totalMs,
+        baseline_p50_ms: pct(baseline.latencies, 50),
+        baseline_p99_ms: pct(baseline.latencies, 99),
+        ours_total_ms: ours.totalMs,
+        ours_p50_ms: pct(ours.latencies, 50),
+        ours_p99_ms: pct(ours.latencies, 99),
+        total_time_ratio: ratio,
+        added_p50_ms: added,
+      },
+      targets: [
+        { metric: 'total_time_ratio', op: '<=', value: 1.3 },
+        { metric: 'added_p50_ms', op: '<=', value: 50 },
+      ],
+      notes: 'baseline = dockerode create+start with the same image, command, Init, memory and CPU limits; ours = gateway POST ?run=true until ContainerStarted is on the stream.',
+    };
+  } finally {
+    await cluster.stop();
+    await removeLabelled(docker, 'zun.managed');
+  }
+
+  async function createAndWait(url: string, headers: Record<string, string>, started: Map<string, () => void>, early: Set<string>, name: string) {
+    const res = await fetch(`${url}/v1/containers?run=true`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name, image: IMAGE, command: ['sleep', '3600'], memory: 64, cpu: 0.1, image_pull_policy: 'ifnotpresent' }),
+    });
+    if (res.status !== 202) throw new Error(`create ${name}: ${res.status} ${await res.text()}`);
+    const { uuid } = (await res.json()) as { uuid: string };
+    if (early.delete(uuid)) return;
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${name} (${uuid}) not Running within 60 s`)), 60_000);
+      started.set(uuid, () => {
+        clearTimeout(t);
+        started.delete(uuid);
+        resolve();
+      });
+    });
+  }
+}
+
+async function runConcurrent(n: number, concurrency: number, job: (i: number) => Promise<void>) {
+  const latencies: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        const s = performance.now();
+        await job(i);
+        latencies.push(performance.now() - s);
+      }
+    }),
+  );
+  return { latencies, totalMs: performance.now() - t0 };
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+}
+
+async function removeLabelled(docker: Docker, label: string) {
+  const list = await docker.listContainers({ all: true, filters: { label: [label] } });
+  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+}

@@ -1,0 +1,33 @@
+/**
+ * Entry point: `tsx services/projector/main.ts [--rebuild]`.
+ */
+import { jetstreamManager } from '@nats-io/jetstream';
+import { loadConfig } from './config.js';
+import { createLogger } from '../platform/log.js';
+import { connectNats } from '../platform/nats.js';
+import { ensureStream } from '../platform/stream.js';
+import { createJetStreamEventStore } from '../platform/jetstream-eventstore.js';
+import { createProjector, resetReadModels } from './projector.js';
+
+const config = loadConfig();
+const log = createLogger('projector', config.logLevel);
+const nc = await connectNats({ servers: config.natsUrl, name: 'projector', log, waitOnFirstConnect: true });
+await ensureStream(await jetstreamManager(nc), {});
+if (config.rebuild) {
+  log.warn('rebuilding read models from sequence 1');
+  await resetReadModels(nc);
+}
+const projector = await createProjector({ nc, store: createJetStreamEventStore({ nc }), log });
+log.info('ready');
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping');
+  await projector.stop();
+  await nc.drain();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
