@@ -1,0 +1,34 @@
+/**
+ * Entry point: `tsx services/gateway/main.ts`. Connects to NATS, makes sure
+ * the event stream exists, and serves Zun's API until SIGTERM or SIGINT.
+ */
+import { jetstreamManager } from '@nats-io/jetstream';
+import { loadConfig } from './config.js';
+import { createLogger } from '../platform/log.js';
+import { connectNats } from '../platform/nats.js';
+import { ensureStream } from '../platform/stream.js';
+import { startGateway } from './server.js';
+
+const config = loadConfig();
+const log = createLogger('gateway', config.logLevel);
+const nc = await connectNats({ servers: config.natsUrl, name: 'gateway', log, waitOnFirstConnect: true });
+await ensureStream(await jetstreamManager(nc), {});
+const gateway = await startGateway({ nc, log, config });
+log.info({ url: gateway.url }, 'ready');
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping');
+  try {
+    await gateway.close();
+    await nc.drain();
+  } catch (err) {
+    log.error({ err }, 'unclean shutdown');
+    process.exit(1);
+  }
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
