@@ -1,0 +1,72 @@
+/** The host actor's configuration: the only place it reads the environment. */
+import os from 'node:os';
+import { DEFAULT_AVAILABILITY_ZONE } from '../../domain/host.js';
+
+export interface HostActorConfig {
+  readonly hostname: string;
+  readonly natsUrl: string;
+  readonly etcdEndpoints: readonly string[];
+  readonly dockerSocket: string;
+  /** Overrides of what the machine reports; null = measure. */
+  readonly capacity: { readonly cpus: number | null; readonly memoryMiB: number | null; readonly diskGb: number | null };
+  readonly labels: Readonly<Record<string, string>>;
+  readonly availabilityZone: string;
+  readonly resyncSeconds: number;
+  /** The actor's directory on this host; its filesystem is the disk capacity reported. */
+  readonly stateDir: string;
+  readonly leaseTtlSeconds: number;
+  /** There is no registry here: pulls stay off unless turned on. */
+  readonly allowImagePull: boolean;
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function num(env: NodeJS.ProcessEnv, name: string, min: number): number | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) throw new ConfigError(`${name} must be a number >= ${min}, got "${raw}"`);
+  return n;
+}
+
+/** `k=v,k=v` (HOST_LABELS). */
+export function parseLabels(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (raw ?? '').split(',')) {
+    const item = part.trim();
+    if (!item) continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`HOST_LABELS entry "${item}" is not k=v`);
+    out[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): HostActorConfig {
+  const hostname = env['HOST_NAME'] || os.hostname();
+  return {
+    hostname,
+    natsUrl: env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
+    etcdEndpoints: (env['ETCD_ENDPOINTS'] ?? 'http://127.0.0.1:2379').split(',').map((s) => s.trim()).filter(Boolean),
+    dockerSocket: env['DOCKER_SOCKET'] ?? '/var/run/docker.sock',
+    capacity: {
+      cpus: num(env, 'HOST_CPUS', 0.1),
+      memoryMiB: num(env, 'HOST_MEMORY_MIB', 1),
+      diskGb: num(env, 'HOST_DISK_GB', 0),
+    },
+    labels: parseLabels(env['HOST_LABELS']),
+    availabilityZone: env['AVAILABILITY_ZONE'] || DEFAULT_AVAILABILITY_ZONE,
+    resyncSeconds: num(env, 'RESYNC_SECONDS', 0.1) ?? 10,
+    stateDir: env['STATE_DIR'] || `.data/host-actor/${hostname}`,
+    leaseTtlSeconds: num(env, 'HOST_LEASE_TTL', 2) ?? 10,
+    allowImagePull: /^(1|true|yes)$/i.test(env['ALLOW_IMAGE_PULL'] ?? ''),
+    logLevel: env['LOG_LEVEL'] ?? 'info',
+  };
+}

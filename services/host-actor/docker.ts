@@ -1,0 +1,583 @@
+/**
+ * The container runtime port of the host actor, and its Docker implementation
+ * (dockerode). The in-memory twin is in memory-runtime.ts.
+ *
+ * Ownership is by labels, never by name: every container this service makes
+ * carries `zun.managed=true`, `zun.host=<host>`, `zun.container.uuid=<uuid>`
+ * (and `zun.capsule.uuid` for a capsule's containers). Lookups filter on the
+ * host's labels, and every mutating call re-checks the labels of its target
+ * first, so a host actor never touches a container that is not its own, even
+ * when several actors share one dockerd.
+ *
+ * Docker container names are Zun's `zun-<uuid>`: uuids are unique, so the
+ * name is a second guard against a duplicate create (a 409 on the name with
+ * our labels means it exists: adopt it).
+ *
+ * Resource limits: memory is `Memory` (+ `MemorySwap` = 2 x, Docker's own
+ * default, set explicitly so `docker update` can change both); CPU is
+ * `NanoCpus` (a hard quota of cpu x 1e9), not Zun's `CpuShares` (a relative
+ * weight that limits nothing on an idle host): placement claims whole CPUs,
+ * so the limit should hold. Docker restart policies and AutoRemove are NOT
+ * passed to Docker: both are carried out by the reconcile loop from the event
+ * log, so Docker never restarts or removes a container behind the log's back.
+ */
+import Docker from 'dockerode';
+import type { ContainerSpec } from '../../events/index.js';
+import type { DockerObservation, DockerState, LabelledContainer } from '../../domain/reconcile.js';
+
+export const LABELS = {
+  managed: 'zun.managed',
+  host: 'zun.host',
+  container: 'zun.container.uuid',
+  capsule: 'zun.capsule.uuid',
+  generation: 'zun.rebuild.generation',
+} as const;
+
+export const containerName = (uuid: string) => `zun-${uuid}`;
+
+export const RuntimeErrorCode = {
+  /** The container (or exec) does not exist (any more). */
+  notFound: 'NOT_FOUND',
+  /** Docker refused in the container's current state (already paused, not running, ...). */
+  conflict: 'CONFLICT',
+  imageNotFound: 'IMAGE_NOT_FOUND',
+  /** Pulls are switched off here (there is no registry). */
+  pullDisabled: 'PULL_DISABLED',
+  /** The target does not carry this host's labels: refused before touching it. */
+  notOurs: 'NOT_OURS',
+  /** Docker answered with an error. */
+  docker: 'DOCKER_ERROR',
+  /** Docker could not be reached; retry later. */
+  unavailable: 'DOCKER_UNAVAILABLE',
+  execTimeout: 'EXEC_TIMEOUT',
+} as const;
+export type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
+
+export class RuntimeError extends Error {
+  constructor(
+    readonly code: RuntimeErrorCode,
+    message: string,
+    readonly statusCode: number | null = null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'RuntimeError';
+  }
+}
+
+/** A container of this host, as listed. */
+export interface RuntimeContainer extends LabelledContainer {
+  readonly name: string;
+  readonly state: DockerState;
+  readonly capsuleUuid: string | null;
+}
+
+/** Identifies a container the caller believes to be its own. */
+export interface ContainerRef {
+  readonly host: string;
+  readonly uuid: string;
+  readonly dockerId: string;
+}
+
+export interface CreateRequest {
+  readonly host: string;
+  readonly uuid: string;
+  readonly capsuleUuid?: string | null;
+  readonly spec: ContainerSpec;
+  readonly image: string;
+  readonly generation: number;
+}
+
+export interface LogsOptions {
+  readonly stdout: boolean;
+  readonly stderr: boolean;
+  readonly timestamps: boolean;
+  /** Number of lines from the end, or 'all'. */
+  readonly tail: number | 'all';
+  /** Epoch seconds; null for everything. */
+  readonly since: number | null;
+}
+
+export interface ExecOptions {
+  readonly cmd: readonly string[];
+  readonly tty: boolean;
+  readonly run: boolean;
+  readonly timeoutMs: number;
+}
+
+export interface ExecResult {
+  readonly execId: string;
+  readonly output: string | null;
+  readonly exitCode: number | null;
+}
+
+export interface TopResult {
+  readonly Titles: string[];
+  readonly Processes: string[][];
+}
+
+/** The parts of Docker's stats (stream=false) that Zun's stats view uses. */
+export interface RawStats {
+  readonly cpu_stats?: { cpu_usage?: { total_usage?: number }; system_cpu_usage?: number };
+  readonly memory_stats?: { usage?: number; limit?: number; stats?: Record<string, number> };
+  readonly blkio_stats?: { io_service_bytes_recursive?: { op: string; value: number }[] | null };
+  readonly networks?: Record<string, { rx_bytes: number; tx_bytes: number }>;
+}
+
+export interface RuntimeInfo {
+  readonly runtimes: string[];
+  readonly os: string;
+  readonly osType: string;
+  readonly architecture: string;
+  readonly kernelVersion: string;
+  readonly cpus: number;
+  readonly memTotalBytes: number;
+  readonly serverVersion: string;
+  readonly rootDir: string | null;
+}
+
+export interface EventSubscription {
+  close(): void;
+}
+
+export interface EventHandlers {
+  /** A Docker event for the container labelled with `uuid`. */
+  onEvent(uuid: string, action: string): void;
+  /** The stream ended or failed; the caller resubscribes. */
+  onClose(err: unknown): void;
+}
+
+/**
+ * What the host actor needs from a container runtime. Every call is scoped to
+ * one host's labels; ids passed back in come from `list` or `find`.
+ */
+export interface ContainerRuntime {
+  /** Containers with this host's labels, in any state. */
+  list(host: string): Promise<RuntimeContainer[]>;
+  /** The container labelled with `uuid` on this host, inspected; null when there is none. */
+  find(host: string, uuid: string): Promise<DockerObservation | null>;
+  imagePresent(image: string): Promise<boolean>;
+  pull(image: string): Promise<void>;
+  /** Creates `zun-<uuid>` with our labels; adopts an existing one of ours (name conflict). Returns its id. */
+  create(req: CreateRequest): Promise<string>;
+  start(ref: ContainerRef): Promise<void>;
+  stop(ref: ContainerRef, timeoutSeconds: number): Promise<void>;
+  pause(ref: ContainerRef): Promise<void>;
+  unpause(ref: ContainerRef): Promise<void>;
+  kill(ref: ContainerRef, signal: string): Promise<void>;
+  restart(ref: ContainerRef, timeoutSeconds: number): Promise<void>;
+  /** Force-removes; a container that is already gone is not an error. */
+  remove(ref: ContainerRef): Promise<void>;
+  update(ref: ContainerRef, limits: { cpu: number; memoryMiB: number }): Promise<void>;
+  logs(ref: ContainerRef, opts: LogsOptions): Promise<string>;
+  top(ref: ContainerRef, psArgs: string | null): Promise<TopResult>;
+  stats(ref: ContainerRef): Promise<RawStats>;
+  exec(ref: ContainerRef, opts: ExecOptions): Promise<ExecResult>;
+  info(): Promise<RuntimeInfo>;
+  /** Docker's event stream for this host's containers. */
+  events(host: string, handlers: EventHandlers): EventSubscription;
+}
+
+const MiB = 1024 * 1024;
+
+/** Labels a container of ours carries: the user's, then ours (ours win). */
+export function ownLabels(req: Pick<CreateRequest, 'host' | 'uuid' | 'capsuleUuid' | 'generation'>, user: Readonly<Record<string, string>> = {}): Record<string, string> {
+  return {
+    ...user,
+    [LABELS.managed]: 'true',
+    [LABELS.host]: req.host,
+    [LABELS.container]: req.uuid,
+    ...(req.capsuleUuid ? { [LABELS.capsule]: req.capsuleUuid } : {}),
+    [LABELS.generation]: String(req.generation),
+  };
+}
+
+export function isOurs(labels: Readonly<Record<string, string>> | null | undefined, host: string, uuid?: string): boolean {
+  if (!labels) return false;
+  return labels[LABELS.managed] === 'true' && labels[LABELS.host] === host && (uuid === undefined || labels[LABELS.container] === uuid);
+}
+
+/** Docker's create body for a container spec. */
+export function createOptions(req: CreateRequest): Docker.ContainerCreateOptions {
+  const { spec } = req;
+  const memory = Math.round(spec.memory * MiB);
+  const exposed = Object.fromEntries(spec.exposedPorts.map((p) => [p.includes('/') ? p : `${p}/tcp`, {}]));
+  return {
+    name: containerName(req.uuid),
+    Image: req.image,
+    ...(spec.command.length > 0 ? { Cmd: [...spec.command] } : {}),
+    ...(spec.entrypoint ? { Entrypoint: [...spec.entrypoint] } : {}),
+    Env: Object.entries(spec.environment).map(([k, v]) => `${k}=${v}`),
+    ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
+    ...(spec.hostname ? { Hostname: spec.hostname } : {}),
+    Labels: ownLabels(req, spec.labels),
+    Tty: spec.tty,
+    OpenStdin: spec.interactive,
+    ...(Object.keys(exposed).length > 0 ? { ExposedPorts: exposed } : {}),
+    ...(spec.healthcheck
+      ? {
+          Healthcheck: {
+            Test: ['CMD-SHELL', spec.healthcheck.test],
+            Interval: spec.healthcheck.interval * 1e9,
+            Retries: spec.healthcheck.retries,
+            Timeout: spec.healthcheck.timeout * 1e9,
+          },
+        }
+      : {}),
+    HostConfig: {
+      Init: true,
+      Memory: memory,
+      MemorySwap: 2 * memory,
+      NanoCpus: Math.round(spec.cpu * 1e9),
+      NetworkMode: 'bridge',
+      Privileged: spec.privileged,
+      ...(spec.runtime ? { Runtime: spec.runtime } : {}),
+    },
+  };
+}
+
+const DOCKER_STATES = new Set<string>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);
+const asDockerState = (s: string | undefined): DockerState => (DOCKER_STATES.has(s ?? '') ? (s as DockerState) : 'dead');
+
+/** An inspected container as the diff sees it. */
+export function observationOf(info: Docker.ContainerInspectInfo): DockerObservation {
+  const hc = info.HostConfig ?? {};
+  const labels = info.Config?.Labels ?? {};
+  return {
+    dockerId: info.Id,
+    state: asDockerState(info.State?.Status),
+    exitCode: info.State?.ExitCode ?? 0,
+    oomKilled: info.State?.OOMKilled ?? false,
+    image: info.Config?.Image ?? '',
+    cpu: hc.NanoCpus ? hc.NanoCpus / 1e9 : null,
+    memoryMiB: hc.Memory ? hc.Memory / MiB : null,
+    generation: Number(labels[LABELS.generation] ?? 0) || 0,
+  };
+}
+
+/**
+ * Splits Docker's multiplexed stdout/stderr stream (8-byte frame headers:
+ * stream type, 3 zero bytes, big-endian length) into its text, in order.
+ * A container with a TTY sends raw bytes: pass `tty` and it is returned as is.
+ */
+export function demux(buf: Buffer, tty: boolean): { stdout: string; stderr: string; combined: string } {
+  if (tty) {
+    const text = buf.toString('utf8');
+    return { stdout: text, stderr: '', combined: text };
+  }
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const all: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const kind = buf[i]!;
+    const size = buf.readUInt32BE(i + 4);
+    const chunk = buf.subarray(i + 8, i + 8 + size);
+    if (kind === 2) err.push(chunk);
+    else out.push(chunk);
+    all.push(chunk);
+    i += 8 + size;
+  }
+  return {
+    stdout: Buffer.concat(out).toString('utf8'),
+    stderr: Buffer.concat(err).toString('utf8'),
+    combined: Buffer.concat(all).toString('utf8'),
+  };
+}
+
+interface DockerodeError {
+  statusCode?: number;
+  reason?: string;
+  json?: { message?: string } | null;
+  message?: string;
+  code?: string;
+}
+
+function dockerMessage(e: DockerodeError): string {
+  return e.json?.message?.trim() || e.reason || e.message || String(e);
+}
+
+/** Maps a dockerode failure to the runtime's error taxonomy. */
+export function toRuntimeError(err: unknown, what: string): RuntimeError {
+  if (err instanceof RuntimeError) return err;
+  const e = (err ?? {}) as DockerodeError;
+  const status = typeof e.statusCode === 'number' ? e.statusCode : null;
+  if (status === null) return new RuntimeError(RuntimeErrorCode.unavailable, `${what}: ${e.message ?? String(err)}`, null, { cause: err });
+  const msg = dockerMessage(e);
+  if (status === 404) {
+    const code = /no such image/i.test(msg) ? RuntimeErrorCode.imageNotFound : RuntimeErrorCode.notFound;
+    return new RuntimeError(code, msg, status, { cause: err });
+  }
+  if (status === 409) return new RuntimeError(RuntimeErrorCode.conflict, msg, status, { cause: err });
+  return new RuntimeError(RuntimeErrorCode.docker, msg, status, { cause: err });
+}
+
+export interface DockerRuntimeOptions {
+  readonly socketPath?: string;
+  /** There is no registry here: pulls are off unless asked for. */
+  readonly allowPull?: boolean;
+}
+
+export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerRuntime {
+  const docker = new Docker({ socketPath: opts.socketPath ?? '/var/run/docker.sock' });
+  const labelFilter = (host: string, uuid?: string) => ({
+    label: [`${LABELS.managed}=true`, `${LABELS.host}=${host}`, ...(uuid ? [`${LABELS.container}=${uuid}`] : [])],
+  });
+
+  async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toRuntimeError(err, what);
+    }
+  }
+
+  /** The container behind `ref`, after checking it is still ours. */
+  async function owned(ref: ContainerRef): Promise<{ c: Docker.Container; info: Docker.ContainerInspectInfo }> {
+    const c = docker.getContainer(ref.dockerId);
+    const info = await call(`inspect ${ref.dockerId}`, () => c.inspect());
+    if (!isOurs(info.Config?.Labels, ref.host, ref.uuid)) {
+      throw new RuntimeError(RuntimeErrorCode.notOurs, `container ${ref.dockerId} does not carry the labels of ${ref.uuid} on ${ref.host}`);
+    }
+    return { c, info };
+  }
+
+  /** start/stop answer 304 when there is nothing to do: that is success. */
+  async function idempotent(what: string, fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if ((err as DockerodeError)?.statusCode === 304) return;
+      throw toRuntimeError(err, what);
+    }
+  }
+
+  return {
+    async list(host) {
+      const items = await call('list containers', () => docker.listContainers({ all: true, filters: labelFilter(host) }));
+      return items
+        .filter((i) => isOurs(i.Labels, host) && i.Labels[LABELS.container])
+        .map((i) => ({
+          dockerId: i.Id,
+          uuid: i.Labels[LABELS.container]!,
+          name: (i.Names?.[0] ?? '').replace(/^\//, ''),
+          state: asDockerState(i.State),
+          capsuleUuid: i.Labels[LABELS.capsule] ?? null,
+        }));
+    },
+
+    async find(host, uuid) {
+      const items = await call('list containers', () => docker.listContainers({ all: true, filters: labelFilter(host, uuid) }));
+      const mine = items.filter((i) => isOurs(i.Labels, host, uuid)).sort((a, b) => b.Created - a.Created);
+      for (const item of mine) {
+        try {
+          return observationOf(await docker.getContainer(item.Id).inspect());
+        } catch (err) {
+          if ((err as DockerodeError)?.statusCode === 404) continue; // removed between list and inspect
+          throw toRuntimeError(err, `inspect ${item.Id}`);
+        }
+      }
+      return null;
+    },
+
+    async imagePresent(image) {
+      try {
+        await docker.getImage(image).inspect();
+        return true;
+      } catch (err) {
+        if ((err as DockerodeError)?.statusCode === 404) return false;
+        throw toRuntimeError(err, `inspect image ${image}`);
+      }
+    },
+
+    async pull(image) {
+      if (!opts.allowPull) throw new RuntimeError(RuntimeErrorCode.pullDisabled, `image pulls are disabled on this host (no registry): ${image}`);
+      await call(`pull ${image}`, async () => {
+        const stream = await docker.pull(image);
+        await new Promise<void>((resolve, reject) =>
+          docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+        );
+      });
+    },
+
+    async create(req) {
+      try {
+        const c = await docker.createContainer(createOptions(req));
+        return c.id;
+      } catch (err) {
+        const e = toRuntimeError(err, `create ${containerName(req.uuid)}`);
+        if (e.code !== RuntimeErrorCode.conflict) throw e;
+        // The name is taken. Ours (a create whose record was lost): adopt it. Anyone else's: refuse.
+        const info = await call(`inspect ${containerName(req.uuid)}`, () => docker.getContainer(containerName(req.uuid)).inspect());
+        if (!isOurs(info.Config?.Labels, req.host, req.uuid)) {
+          throw new RuntimeError(RuntimeErrorCode.notOurs, `the name ${containerName(req.uuid)} is taken by a container not managed by ${req.host}`);
+        }
+        return info.Id;
+      }
+    },
+
+    async start(ref) {
+      const { c } = await owned(ref);
+      await idempotent(`start ${ref.dockerId}`, () => c.start());
+    },
+    async stop(ref, t) {
+      const { c } = await owned(ref);
+      await idempotent(`stop ${ref.dockerId}`, () => c.stop({ t }));
+    },
+    async pause(ref) {
+      const { c } = await owned(ref);
+      await call(`pause ${ref.dockerId}`, () => c.pause());
+    },
+    async unpause(ref) {
+      const { c } = await owned(ref);
+      await call(`unpause ${ref.dockerId}`, () => c.unpause());
+    },
+    async kill(ref, signal) {
+      const { c } = await owned(ref);
+      await call(`kill ${ref.dockerId}`, () => c.kill({ signal }));
+    },
+    async restart(ref, t) {
+      const { c } = await owned(ref);
+      await call(`restart ${ref.dockerId}`, () => c.restart({ t }));
+    },
+    async remove(ref) {
+      let target: Docker.Container;
+      try {
+        target = (await owned(ref)).c;
+      } catch (err) {
+        if (err instanceof RuntimeError && err.code === RuntimeErrorCode.notFound) return;
+        throw err;
+      }
+      try {
+        await target.remove({ force: true, v: true });
+      } catch (err) {
+        const e = toRuntimeError(err, `remove ${ref.dockerId}`);
+        if (e.code === RuntimeErrorCode.notFound) return;
+        // "removal already in progress" is a 409: done soon, the next look confirms.
+        if (e.code === RuntimeErrorCode.conflict && /already in progress/i.test(e.message)) return;
+        throw e;
+      }
+    },
+    async update(ref, limits) {
+      const { c } = await owned(ref);
+      const memory = Math.round(limits.memoryMiB * MiB);
+      await call(`update ${ref.dockerId}`, () => c.update({ Memory: memory, MemorySwap: 2 * memory, NanoCpus: Math.round(limits.cpu * 1e9) }));
+    },
+
+    async logs(ref, o) {
+      const { c, info } = await owned(ref);
+      const buf = await call(`logs ${ref.dockerId}`, () =>
+        c.logs({
+          follow: false,
+          stdout: o.stdout,
+          stderr: o.stderr,
+          timestamps: o.timestamps,
+          ...(o.tail === 'all' ? {} : { tail: o.tail }),
+          ...(o.since !== null ? { since: o.since } : {}),
+        }),
+      );
+      return demux(Buffer.isBuffer(buf) ? buf : Buffer.from(buf as unknown as string), info.Config?.Tty ?? false).combined;
+    },
+
+    async top(ref, psArgs) {
+      const { c } = await owned(ref);
+      const res = (await call(`top ${ref.dockerId}`, () => c.top(psArgs ? { ps_args: psArgs } : {}))) as TopResult;
+      return { Titles: res.Titles ?? [], Processes: res.Processes ?? [] };
+    },
+
+    async stats(ref) {
+      const { c } = await owned(ref);
+      return (await call(`stats ${ref.dockerId}`, () => c.stats({ stream: false }))) as RawStats;
+    },
+
+    async exec(ref, o) {
+      const { c } = await owned(ref);
+      const exec = await call(`exec ${ref.dockerId}`, () =>
+        c.exec({ Cmd: [...o.cmd], AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: o.tty }),
+      );
+      if (!o.run) return { execId: exec.id, output: null, exitCode: null };
+      const stream = await call(`exec start ${exec.id}`, () => exec.start({ hijack: true, stdin: false, Tty: o.tty }));
+      const chunks: Buffer[] = [];
+      const done = new Promise<void>((resolve, reject) => {
+        stream.on('data', (b: Buffer) => chunks.push(b));
+        stream.on('end', () => resolve());
+        stream.on('close', () => resolve());
+        stream.on('error', reject);
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), o.timeoutMs)));
+      try {
+        if ((await Promise.race([done, timedOut])) === 'timeout') {
+          stream.destroy();
+          throw new RuntimeError(RuntimeErrorCode.execTimeout, `Timeout on executing command: ${o.cmd.join(' ')}`);
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+      const inspected = await call(`exec inspect ${exec.id}`, () => exec.inspect());
+      return { execId: exec.id, output: demux(Buffer.concat(chunks), o.tty).combined, exitCode: inspected.ExitCode ?? null };
+    },
+
+    async info() {
+      const i = await call('docker info', () => docker.info());
+      return {
+        runtimes: Object.keys(i.Runtimes ?? { runc: {} }),
+        os: i.OperatingSystem ?? '',
+        osType: i.OSType ?? '',
+        architecture: i.Architecture ?? '',
+        kernelVersion: i.KernelVersion ?? '',
+        cpus: i.NCPU ?? 0,
+        memTotalBytes: i.MemTotal ?? 0,
+        serverVersion: i.ServerVersion ?? '',
+        rootDir: i.DockerRootDir ?? null,
+      };
+    },
+
+    events(host, handlers) {
+      let stream: NodeJS.ReadableStream | null = null;
+      let closed = false;
+      let finished = false;
+      const finish = (err: unknown) => {
+        if (finished) return;
+        finished = true;
+        if (!closed) handlers.onClose(err);
+      };
+      docker
+        .getEvents({ filters: { type: ['container'], label: [`${LABELS.managed}=true`, `${LABELS.host}=${host}`] } })
+        .then((s) => {
+          stream = s;
+          if (closed) {
+            (s as unknown as { destroy?: () => void }).destroy?.();
+            return;
+          }
+          let rest = '';
+          s.on('data', (chunk: Buffer) => {
+            rest += chunk.toString('utf8');
+            let nl: number;
+            while ((nl = rest.indexOf('\n')) >= 0) {
+              const line = rest.slice(0, nl).trim();
+              rest = rest.slice(nl + 1);
+              if (!line) continue;
+              try {
+                const ev = JSON.parse(line) as { Action?: string; Actor?: { Attributes?: Record<string, string> } };
+                const attrs = ev.Actor?.Attributes ?? {};
+                if (isOurs(attrs, host) && attrs[LABELS.container]) handlers.onEvent(attrs[LABELS.container]!, ev.Action ?? '');
+              } catch {
+                // a malformed line: the periodic resync covers whatever it said
+              }
+            }
+          });
+          s.on('end', () => finish(new Error('docker event stream ended')));
+          s.on('close', () => finish(new Error('docker event stream closed')));
+          s.on('error', (err: unknown) => finish(err));
+        })
+        .catch((err: unknown) => finish(err));
+      return {
+        close() {
+          closed = true;
+          (stream as unknown as { destroy?: () => void } | null)?.destroy?.();
+        },
+      };
+    },
+  };
+}

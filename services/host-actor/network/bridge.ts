@@ -1,0 +1,312 @@
+/**
+ * NETWORK_DRIVER=bridge: one Docker user-defined bridge network per Zun
+ * network and host, created when a container of this host first needs it and
+ * removed when none uses it any more.
+ *
+ * Ownership is by labels: every network made here carries zun.managed=true,
+ * zun.network.id=<id>, zun.host=<host> (and zun.project.id), and lookups go by
+ * those labels, never by name. A network that has our name but not our labels
+ * is never touched (NETWORK_NOT_OURS).
+ *
+ * Isolation. dockerd runs with --iptables=false here, so Docker installs no
+ * isolation rules between bridges, and with ip_forward=1 the host would route
+ * between any two bridges (verified: a container on one bridge network pings
+ * one on another). Each bridge is therefore created with
+ * com.docker.network.bridge.inhibit_ipv4=true: the bridge gets no IPv4
+ * address on the host, so the containers' default gateway does not exist and
+ * there is no L3 path off the bridge. Containers on the same bridge talk over
+ * L2; nothing else reaches them, not even the host (verified on this machine).
+ * Same-bridge traffic only needs the bridge itself, unless br_netfilter
+ * passes bridged frames through iptables (bridge-nf-call-iptables=1, as here):
+ * then the FORWARD chain must accept them. `checkBridgeForwarding` reports
+ * that; here the policy is ACCEPT.
+ *
+ * Limits: a bridge is host-local (containers of one Zun network on two hosts
+ * do not reach each other); IPv4 only; Docker refuses a second network with
+ * an overlapping subnet on the same dockerd (SUBNET_IN_USE), which matters
+ * only when several host actors share one dockerd.
+ */
+import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import type Docker from 'dockerode';
+import type { Logger } from '../../platform/log.js';
+import {
+  NETWORK_LABELS,
+  NetworkError,
+  NetworkErrorCode,
+  createKeyedLock,
+  dockerMessage,
+  dockerStatus,
+  type ConnectOptions,
+  type ContainerNetRef,
+  type CreateEndpoint,
+  type ManagedNetwork,
+  type NetworkAddress,
+  type NetworkDriver,
+  type NetworkSpec,
+} from './types.js';
+
+/** Docker network name of a Zun network on a host: unique per host, so host actors can share a dockerd. */
+export function bridgeNetworkName(netId: string, host: string): string {
+  const h = host.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 40);
+  return `zun-${netId}-${h}`;
+}
+
+export const INHIBIT_IPV4_OPTION = 'com.docker.network.bridge.inhibit_ipv4';
+
+interface DockerNetworkSummary {
+  Id: string;
+  Name: string;
+  Driver?: string;
+  Labels?: Record<string, string> | null;
+  Containers?: Record<string, unknown> | null;
+  Options?: Record<string, string> | null;
+}
+
+export function createBridgeNetworkDriver({
+  docker,
+  host,
+  log,
+  isolate = true,
+}: {
+  docker: Docker;
+  /** This host's name: goes into the zun.host label. */
+  host: string;
+  log: Logger;
+  /** Create bridges with inhibit_ipv4 (see the module comment). Default true. */
+  isolate?: boolean;
+}): NetworkDriver {
+  const withLock = createKeyedLock();
+  const labelsOf = (net: NetworkSpec): Record<string, string> => ({
+    [NETWORK_LABELS.managed]: 'true',
+    [NETWORK_LABELS.network]: net.id,
+    [NETWORK_LABELS.host]: host,
+    [NETWORK_LABELS.project]: net.projectId,
+  });
+  const isOurs = (n: DockerNetworkSummary, netId?: string): boolean =>
+    n.Labels?.[NETWORK_LABELS.managed] === 'true' &&
+    n.Labels?.[NETWORK_LABELS.host] === host &&
+    (netId === undefined || n.Labels?.[NETWORK_LABELS.network] === netId);
+
+  async function find(net: NetworkSpec): Promise<DockerNetworkSummary | null> {
+    const found = (await docker.listNetworks({
+      filters: { label: [`${NETWORK_LABELS.network}=${net.id}`, `${NETWORK_LABELS.host}=${host}`] },
+    })) as DockerNetworkSummary[];
+    return found.find((n) => isOurs(n, net.id)) ?? null;
+  }
+
+  async function inspectByName(name: string): Promise<DockerNetworkSummary | null> {
+    try {
+      return (await docker.getNetwork(name).inspect()) as DockerNetworkSummary;
+    } catch (e) {
+      if (dockerStatus(e) === 404) return null;
+      throw new NetworkError(NetworkErrorCode.docker, `inspect network ${name}: ${dockerMessage(e)}`, { cause: e });
+    }
+  }
+
+  async function ensureUnlocked(net: NetworkSpec): Promise<{ dockerNetworkId: string; dockerNetworkName: string }> {
+    const existing = await find(net);
+    if (existing) return { dockerNetworkId: existing.Id, dockerNetworkName: existing.Name };
+    const name = bridgeNetworkName(net.id, host);
+    const clash = await inspectByName(name);
+    if (clash) {
+      if (isOurs(clash, net.id)) return { dockerNetworkId: clash.Id, dockerNetworkName: clash.Name };
+      throw new NetworkError(NetworkErrorCode.notOurs, `Docker network ${name} exists without our labels; not touching it`);
+    }
+    const options: Record<string, string> = isolate ? { [INHIBIT_IPV4_OPTION]: 'true' } : {};
+    const body: Docker.NetworkCreateOptions = {
+      Name: name,
+      Driver: 'bridge',
+      CheckDuplicate: true,
+      IPAM: {
+        Driver: 'default',
+        Config: net.cidr ? [{ Subnet: net.cidr, ...(net.gateway ? { Gateway: net.gateway } : {}) }] : [],
+      },
+      Options: options,
+      Labels: labelsOf(net),
+    };
+    try {
+      const created = await docker.createNetwork(body);
+      log.info({ network: net.id, dockerNetwork: created.id, cidr: net.cidr ?? null }, 'bridge network created');
+      return { dockerNetworkId: created.id, dockerNetworkName: name };
+    } catch (e) {
+      if (dockerStatus(e) === 409) {
+        const again = await find(net);
+        if (again) return { dockerNetworkId: again.Id, dockerNetworkName: again.Name };
+      }
+      const msg = dockerMessage(e);
+      if (/overlaps/i.test(msg)) throw new NetworkError(NetworkErrorCode.subnetInUse, `subnet ${net.cidr} of network ${net.id}: ${msg}`, { cause: e });
+      throw new NetworkError(NetworkErrorCode.docker, `create network ${name}: ${msg}`, { cause: e });
+    }
+  }
+
+  const ensureNetwork = (net: NetworkSpec) => withLock(net.id, () => ensureUnlocked(net));
+
+  function checkOptions(net: NetworkSpec, opts: ConnectOptions): void {
+    if (opts.port) throw new NetworkError(NetworkErrorCode.unsupported, 'the bridge driver has no Neutron ports; request a network, not a port');
+    if (opts.v6FixedIp) throw new NetworkError(NetworkErrorCode.unsupported, 'the bridge driver is IPv4 only');
+    if (opts.v4FixedIp && !net.cidr) {
+      throw new NetworkError(NetworkErrorCode.unsupported, `network ${net.id} has no cidr; Docker only accepts fixed IPs on user-configured subnets`);
+    }
+  }
+
+  interface InspectedNet {
+    IPAddress?: string;
+    EndpointID?: string;
+    NetworkID?: string;
+  }
+
+  async function containerNetworks(dockerId: string): Promise<Record<string, InspectedNet> | null> {
+    try {
+      const info = await docker.getContainer(dockerId).inspect();
+      return (info.NetworkSettings?.Networks ?? {}) as Record<string, InspectedNet>;
+    } catch (e) {
+      if (dockerStatus(e) === 404) return null;
+      throw new NetworkError(NetworkErrorCode.docker, `inspect container ${dockerId}: ${dockerMessage(e)}`, { cause: e });
+    }
+  }
+
+  function addressesFrom(entry: InspectedNet | undefined, net: NetworkSpec): NetworkAddress[] {
+    if (!entry || !entry.IPAddress) return [];
+    return [{ addr: entry.IPAddress, version: 4, port: entry.EndpointID ?? '', subnet_id: net.id, preserve_on_delete: false }];
+  }
+
+  return {
+    kind: 'bridge',
+    ensureNetwork,
+
+    async endpointForCreate(_container, net, opts = {}): Promise<CreateEndpoint> {
+      checkOptions(net, opts);
+      const { dockerNetworkName } = await ensureNetwork(net);
+      return {
+        networkMode: dockerNetworkName,
+        endpointsConfig: { [dockerNetworkName]: opts.v4FixedIp ? { IPAMConfig: { IPv4Address: opts.v4FixedIp } } : {} },
+        macAddress: null,
+        addresses: [],
+      };
+    },
+
+    async connect(container: ContainerNetRef, net: NetworkSpec, opts: ConnectOptions = {}) {
+      checkOptions(net, opts);
+      return withLock(net.id, async () => {
+        const { dockerNetworkName } = await ensureUnlocked(net);
+        const nets = await containerNetworks(container.dockerId);
+        if (nets === null) throw new NetworkError(NetworkErrorCode.docker, `container ${container.dockerId} does not exist`);
+        if (!nets[dockerNetworkName]) {
+          try {
+            await docker.getNetwork(dockerNetworkName).connect({
+              Container: container.dockerId,
+              EndpointConfig: opts.v4FixedIp ? { IPAMConfig: { IPv4Address: opts.v4FixedIp } } : {},
+            });
+          } catch (e) {
+            throw new NetworkError(NetworkErrorCode.docker, `connect ${container.dockerId} to ${dockerNetworkName}: ${dockerMessage(e)}`, { cause: e });
+          }
+          log.info({ network: net.id, container: container.uuid, fixedIp: opts.v4FixedIp ?? null }, 'container connected');
+        }
+        const after = await containerNetworks(container.dockerId);
+        return { addresses: addressesFrom(after?.[dockerNetworkName], net) };
+      });
+    },
+
+    async disconnect(container, net) {
+      await withLock(net.id, async () => {
+        const existing = await find(net);
+        if (!existing) return;
+        const nets = await containerNetworks(container.dockerId);
+        if (nets === null || !nets[existing.Name]) return;
+        try {
+          await docker.getNetwork(existing.Id).disconnect({ Container: container.dockerId, Force: false });
+        } catch (e) {
+          const status = dockerStatus(e);
+          if (status === 404 || /is not connected/i.test(dockerMessage(e))) return;
+          throw new NetworkError(NetworkErrorCode.docker, `disconnect ${container.dockerId} from ${existing.Name}: ${dockerMessage(e)}`, { cause: e });
+        }
+        log.info({ network: net.id, container: container.uuid }, 'container disconnected');
+      });
+    },
+
+    async addresses(container, net) {
+      const existing = await find(net);
+      if (!existing) return [];
+      const nets = await containerNetworks(container.dockerId);
+      return addressesFrom(nets?.[existing.Name], net);
+    },
+
+    removeNetworkIfUnused(net) {
+      return withLock(net.id, async () => {
+        const existing = await find(net);
+        if (!existing) return { removed: true };
+        const full = (await docker.getNetwork(existing.Id).inspect()) as DockerNetworkSummary;
+        if (!isOurs(full, net.id)) throw new NetworkError(NetworkErrorCode.notOurs, `network ${existing.Id} lost our labels`);
+        if (Object.keys(full.Containers ?? {}).length > 0) return { removed: false };
+        try {
+          await docker.getNetwork(existing.Id).remove();
+        } catch (e) {
+          const status = dockerStatus(e);
+          if (status === 404) return { removed: true };
+          // 403 "has active endpoints": a container joined since the inspect.
+          if (status === 403 || /active endpoints/i.test(dockerMessage(e))) return { removed: false };
+          throw new NetworkError(NetworkErrorCode.docker, `remove network ${existing.Name}: ${dockerMessage(e)}`, { cause: e });
+        }
+        log.info({ network: net.id, dockerNetwork: existing.Id }, 'bridge network removed');
+        return { removed: true };
+      });
+    },
+
+    async listNetworks(): Promise<ManagedNetwork[]> {
+      const found = (await docker.listNetworks({
+        filters: { label: [`${NETWORK_LABELS.managed}=true`, `${NETWORK_LABELS.host}=${host}`] },
+      })) as DockerNetworkSummary[];
+      const out: ManagedNetwork[] = [];
+      for (const n of found.filter((x) => isOurs(x))) {
+        try {
+          const full = (await docker.getNetwork(n.Id).inspect()) as DockerNetworkSummary;
+          out.push({
+            networkId: full.Labels?.[NETWORK_LABELS.network] ?? '',
+            dockerNetworkId: full.Id,
+            dockerNetworkName: full.Name,
+            containers: Object.keys(full.Containers ?? {}),
+          });
+        } catch (e) {
+          if (dockerStatus(e) !== 404) throw e;
+        }
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * Whether same-bridge traffic can pass on this host. With br_netfilter and
+ * bridge-nf-call-iptables=1, bridged frames traverse iptables' FORWARD chain,
+ * and dockerd --iptables=false adds no ACCEPT rule for them: a DROP policy
+ * there silently cuts containers on one bridge apart. Read-only.
+ */
+export async function checkBridgeForwarding(): Promise<{
+  ok: boolean;
+  bridgeNfCallIptables: boolean | null;
+  forwardPolicy: string | null;
+  message: string;
+}> {
+  let nf: boolean | null = null;
+  try {
+    nf = (await readFile('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8')).trim() === '1';
+  } catch {
+    nf = null; // br_netfilter not loaded: bridged frames skip iptables
+  }
+  if (nf !== true) return { ok: true, bridgeNfCallIptables: nf, forwardPolicy: null, message: 'bridged traffic does not pass iptables' };
+  const policy = await new Promise<string | null>((resolve) => {
+    execFile('iptables', ['-S', 'FORWARD'], { timeout: 5000 }, (err, stdout) => {
+      if (err) return resolve(null);
+      const m = /^-P FORWARD (\S+)/m.exec(stdout);
+      resolve(m ? m[1]! : null);
+    });
+  });
+  if (policy === 'ACCEPT') return { ok: true, bridgeNfCallIptables: true, forwardPolicy: policy, message: 'FORWARD policy ACCEPT' };
+  return {
+    ok: false,
+    bridgeNfCallIptables: true,
+    forwardPolicy: policy,
+    message: `bridged frames pass iptables and the FORWARD policy is ${policy ?? 'unknown'}: containers on one bridge may not reach each other (allow them, e.g. -A FORWARD -m physdev --physdev-is-bridged -j ACCEPT, or set bridge-nf-call-iptables=0)`,
+  };
+}

@@ -1,0 +1,231 @@
+/**
+ * One reconcile pass for one container: observe Docker, diff against the
+ * folded state (domain/reconcile.ts), act, append what was observed, repeat
+ * until the diff is empty (or a step limit, a failure or a back-off stops it
+ * and a retry is asked for).
+ *
+ * Contracts:
+ * - Called by the container's worker only, never twice at once for one uuid
+ *   (the worker's single-slot mailbox guarantees it).
+ * - Observations go through executeContainerCommand, so they are fenced and
+ *   decided by the machine against the log as it is now; a rejection means
+ *   our view was stale: the fresh state it returns is diffed again, nothing is
+ *   forced. The command id is `${host}:${uuid}:${seq}:${type}`, so the same
+ *   observation of the same state is appended once, even across a crash.
+ * - A Docker failure is recorded (ContainerOperationFailed) only when that
+ *   changes the status or its reason, so a failure that repeats does not
+ *   flood the log; transport failures (Docker unreachable) are never
+ *   recorded, they are retried with back-off.
+ * - A start that the restart policy asked for (an unexpected exit) is backed
+ *   off when the container keeps dying within 10 s: 250 ms doubling to 10 s,
+ *   like Docker's own restart manager. A start the user asked for is not.
+ */
+import type { ContainerObservation } from '../../events/index.js';
+import type { ContainerState } from '../../domain/container.js';
+import {
+  completionOf,
+  diffContainer,
+  pullPlan,
+  type DockerAction,
+  type DockerObservation,
+} from '../../domain/reconcile.js';
+import { executeContainerCommand } from '../platform/commands.js';
+import type { EventStore } from '../platform/eventstore.js';
+import type { Logger } from '../platform/log.js';
+import { RuntimeError, RuntimeErrorCode, type ContainerRuntime } from './docker.js';
+
+export interface ReconcilerDeps {
+  readonly hostname: string;
+  readonly store: EventStore;
+  readonly runtime: ContainerRuntime;
+  readonly log: Logger;
+  readonly clock: () => Date;
+  readonly newId: () => string;
+  /** Diff/act rounds per pass before giving up and asking for a retry (default 12). */
+  readonly maxSteps?: number;
+}
+
+/** What a worker keeps between passes for one container. */
+export interface WorkerMemory {
+  /** The freshest state seen (from the read model or our own appends). */
+  last: ContainerState | null;
+  failures: number;
+  conflicts: number;
+  lastStartAt: number | null;
+  restartsSeen: number;
+  crashLoop: number;
+}
+
+export const newWorkerMemory = (): WorkerMemory => ({ last: null, failures: 0, conflicts: 0, lastStartAt: null, restartsSeen: 0, crashLoop: 0 });
+
+export interface PassOutcome {
+  readonly state: ContainerState;
+  /** Run again after this many ms (null: converged, wait for the next trigger). */
+  readonly retryInMs: number | null;
+}
+
+const CRASH_WINDOW_MS = 10_000;
+const MAX_CRASH_BACKOFF_MS = 10_000;
+const MAX_FAILURE_BACKOFF_MS = 30_000;
+const MAX_CONFLICTS = 3;
+
+export const failureBackoff = (n: number) => Math.min(500 * 2 ** Math.max(0, n - 1), MAX_FAILURE_BACKOFF_MS);
+
+type Performed = { ok: true; dockerId: string | null } | { ok: false; error: RuntimeError };
+
+export function createReconciler(deps: ReconcilerDeps) {
+  const { hostname, runtime, store, clock, newId } = deps;
+  const maxSteps = deps.maxSteps ?? 12;
+  const commandDeps = { store, newId, now: clock };
+
+  async function record(state: ContainerState, observation: ContainerObservation, log: Logger): Promise<ContainerState> {
+    const requestId = `req-${newId()}`;
+    const res = await executeContainerCommand(commandDeps, state.uuid, { type: 'RecordObservation', observation }, {
+      projectId: state.projectId ?? 'unknown',
+      userId: state.userId ?? 'unknown',
+      requestId,
+      commandId: `${hostname}:${state.uuid}:${state.seq}:${observation.type}`,
+    });
+    if (res.ok) {
+      log.info({ reqId: requestId, observation: observation.type, status: res.state.status, seq: res.state.seq, duplicate: res.duplicate }, 'observed');
+    } else {
+      log.warn({ reqId: requestId, observation: observation.type, rejection: res.rejection, status: res.state.status }, 'observation rejected; re-diffing');
+    }
+    return res.state;
+  }
+
+  async function perform(a: DockerAction, uuid: string, state: ContainerState, log: Logger): Promise<Performed> {
+    const ref = (dockerId: string) => ({ host: hostname, uuid, dockerId });
+    try {
+      switch (a.type) {
+        case 'create':
+        case 'rebuild': {
+          if (a.type === 'rebuild' && a.dockerId) await runtime.remove(ref(a.dockerId));
+          await ensureImage(a.image, a.pullPolicy, log);
+          const dockerId = await runtime.create({ host: hostname, uuid, spec: state.spec!, image: a.image, generation: a.generation });
+          return { ok: true, dockerId };
+        }
+        case 'start':
+          await runtime.start(ref(a.dockerId));
+          break;
+        case 'stop':
+          await runtime.stop(ref(a.dockerId), a.timeout);
+          break;
+        case 'pause':
+          await runtime.pause(ref(a.dockerId));
+          break;
+        case 'unpause':
+          await runtime.unpause(ref(a.dockerId));
+          break;
+        case 'kill':
+          await runtime.kill(ref(a.dockerId), a.signal);
+          break;
+        case 'restart':
+          await runtime.restart(ref(a.dockerId), a.timeout);
+          break;
+        case 'update':
+          await runtime.update(ref(a.dockerId), { cpu: a.cpu, memoryMiB: a.memoryMiB });
+          break;
+        case 'remove':
+          await runtime.remove(ref(a.dockerId));
+          break;
+      }
+      return { ok: true, dockerId: 'dockerId' in a ? a.dockerId : null };
+    } catch (err) {
+      if (err instanceof RuntimeError) return { ok: false, error: err };
+      throw err;
+    }
+  }
+
+  async function ensureImage(image: string, policy: Parameters<typeof pullPlan>[0], log: Logger): Promise<void> {
+    const plan = pullPlan(policy, await runtime.imagePresent(image));
+    if (plan === 'none') return;
+    try {
+      await runtime.pull(image);
+    } catch (err) {
+      if (plan === 'best-effort' && err instanceof RuntimeError && err.code !== RuntimeErrorCode.unavailable) {
+        log.warn({ image, err: err.message }, 'pull failed; using the image present on this host');
+        return;
+      }
+      if (err instanceof RuntimeError && err.code !== RuntimeErrorCode.unavailable) {
+        throw new RuntimeError(RuntimeErrorCode.imageNotFound, `Image ${image} could not be found on host ${hostname}: ${err.message}`, err.statusCode, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** A failure changes the record only if the status or its reason would change. */
+  function failureIsNews(state: ContainerState, reason: string): boolean {
+    const status = state.desired.power === 'deleted' ? 'Deleting' : 'Error';
+    return state.status !== status || state.statusReason !== reason;
+  }
+
+  /**
+   * One pass. Throws only when Docker or the event store cannot be reached;
+   * the worker then retries with back-off.
+   */
+  async function pass(initial: ContainerState, mem: WorkerMemory, log: Logger): Promise<PassOutcome> {
+    let state = initial;
+    const uuid = state.uuid;
+    rounds: for (let step = 0; step < maxSteps; step++) {
+      const docker: DockerObservation | null = await runtime.find(hostname, uuid);
+      const actions = diffContainer(state, docker);
+      if (actions.length === 0) {
+        mem.failures = 0;
+        mem.conflicts = 0;
+        return { state, retryInMs: null };
+      }
+      for (const a of actions) {
+        if (a.type === 'record') {
+          const before = state.seq;
+          state = await record(state, a.observation, log);
+          if (state.seq === before) {
+            // Rejected against the fresh log and nothing moved: the diff asks for something illegal.
+            log.error({ observation: a.observation, status: state.status }, 'illegal observation; not retrying until the next change');
+            return { state, retryInMs: null };
+          }
+          continue rounds;
+        }
+        const policyRestart = a.type === 'start' && state.observed.restartCount > mem.restartsSeen;
+        const now = clock().getTime();
+        if (policyRestart && mem.lastStartAt !== null && mem.crashLoop > 0) {
+          const wait = mem.lastStartAt + Math.min(250 * 2 ** (mem.crashLoop - 1), MAX_CRASH_BACKOFF_MS) - now;
+          if (wait > 0) {
+            log.info({ waitMs: wait, restarts: state.observed.restartCount }, 'restart backed off');
+            return { state, retryInMs: wait };
+          }
+        }
+        const t0 = clock().getTime();
+        const done = await perform(a, uuid, state, log);
+        if (!done.ok) {
+          const e = done.error;
+          log.warn({ action: a.type, code: e.code, err: e.message }, 'docker operation failed');
+          if (e.code === RuntimeErrorCode.unavailable) throw e;
+          if (e.code === RuntimeErrorCode.notFound) continue rounds; // gone meanwhile: observe it
+          if (e.code === RuntimeErrorCode.conflict && ++mem.conflicts <= MAX_CONFLICTS) continue rounds;
+          mem.failures++;
+          if (a.type === 'update') return { state, retryInMs: failureBackoff(mem.failures) };
+          if (failureIsNews(state, e.message)) {
+            state = await record(state, { type: 'ContainerOperationFailed', data: { operation: a.type, reason: e.message } }, log);
+          }
+          return { state, retryInMs: failureBackoff(mem.failures) };
+        }
+        log.debug({ action: a.type, ms: clock().getTime() - t0 }, 'docker operation done');
+        if (a.type === 'start') {
+          if (policyRestart) mem.crashLoop = mem.lastStartAt !== null && now - mem.lastStartAt < CRASH_WINDOW_MS ? mem.crashLoop + 1 : 0;
+          else mem.crashLoop = 0;
+          mem.lastStartAt = now;
+          mem.restartsSeen = state.observed.restartCount;
+        }
+        const completion = completionOf(a, done.dockerId);
+        if (completion) state = await record(state, completion, log);
+      }
+    }
+    log.warn({ steps: maxSteps, status: state.status }, 'not converged within the step limit; retrying');
+    return { state, retryInMs: 1_000 };
+  }
+
+  return { pass };
+}
+
+export type Reconciler = ReturnType<typeof createReconciler>;
