@@ -9,7 +9,7 @@
  * file and a rename, so a container never sees a half-written file); remove
  * of an absent volume is a no-op.
  */
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { VolumeError, VolumeErrorCode, assertSafeId } from './types.js';
 
@@ -41,7 +41,8 @@ export function createBindFileStore({ stateDir }: { stateDir: string }): BindFil
       await mkdir(dirOf(vol.id), { recursive: true });
       const file = sourceOf(vol);
       const tmp = `${file}.tmp`;
-      await writeFile(tmp, content, { mode: 0o644 });
+      await writeFile(tmp, content);
+      await chmod(tmp, 0o644); // readable by a container's non-root user, whatever the umask
       await rename(tmp, file);
       return { source: file };
     },

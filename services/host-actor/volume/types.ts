@@ -62,7 +62,10 @@ export interface VolumeDriver {
   unmount(vol: VolumeRef): Promise<void>;
   /** Unmounts if needed, then detaches from this host. Fails with BUSY if a device cannot be released. */
   detach(vol: VolumeRef, ctx?: DetachContext): Promise<void>;
-  /** Detaches if needed, then deletes the backing store (data is gone). */
+  /**
+   * Deletes the backing store (data is gone). local-block detaches first;
+   * cinder expects the volume detached (Cinder refuses an in-use volume).
+   */
   delete(vol: VolumeRef): Promise<void>;
   inspect(vol: VolumeRef): Promise<VolumeObservation>;
   /** The volumes this driver finds on this host. */
