@@ -9,11 +9,21 @@
  *   A multi-event append is not atomic on nats-server 2.9 (no batch publish):
  *   when a fence fails after event 0 was stored, event 0 stays and a retry of
  *   the same command id de-duplicates it.
- * - load: `last_by_subj` direct get first (one round trip, answers "nothing
- *   new" without creating anything), then one ephemeral, memory-backed push
- *   consumer filtered on the aggregate's subject, read up to that last
- *   sequence and deleted. Its inactive threshold removes it if the delete is
- *   lost with the connection.
+ * - load: a `last_by_subj` direct get first (one round trip; it answers
+ *   "nothing new" without creating anything). Then the aggregate's events
+ *   are walked backwards: every event was stored with the fence header
+ *   `Nats-Expected-Last-Subject-Sequence`, which the server checked equals
+ *   the subject's previous sequence, so each event points at the one before
+ *   it; a direct get by sequence follows each pointer. Up to `chainHops`
+ *   events are read that way; an older remainder (or the whole range, when
+ *   an event carries no pointer) is read through one ephemeral,
+ *   memory-backed push consumer filtered on the subject and deleted after.
+ *   Why not always the consumer: on nats-server 2.9 a filtered consumer
+ *   walks each file block linearly from one match to the next, so its cost
+ *   grows with the events of other aggregates interleaved between ours
+ *   (measured: a 10-event aggregate spread over 200k events, 4 ms by
+ *   consumer, 1.1-1.6 ms by pointers); a get by sequence costs the same
+ *   whatever the stream holds.
  * - readAll / readBatches: a bulk reader in stream order over the whole
  *   stream or a subject filter: an ephemeral pull consumer with large
  *   pipelined batches, restarted from the last sequence seen if it goes away
@@ -35,6 +45,7 @@ import {
   type ConsumerConfig,
   type JetStreamClient,
   type JetStreamManager,
+  type StoredMsg,
 } from '@nats-io/jetstream';
 import {
   STREAM_NAME,
@@ -55,6 +66,8 @@ export interface JetStreamEventStoreOptions {
   readonly snapshots?: SnapshotStore;
   /** Per publish / API call; also how long a load may wait for its events (default 5 s). */
   readonly timeoutMs?: number;
+  /** Events a load reads by following back-pointers before it uses a consumer (default 16). */
+  readonly chainHops?: number;
 }
 
 export interface JetStreamEventStore extends EventStore {
@@ -70,6 +83,7 @@ export function createJetStreamEventStore(opts: JetStreamEventStoreOptions): Jet
   const { nc } = opts;
   const stream = opts.streamName ?? STREAM_NAME;
   const timeout = opts.timeoutMs ?? 5_000;
+  const chainHops = Math.max(1, opts.chainHops ?? 16);
   const js: JetStreamClient = jetstream(nc, { timeout });
   let jsmP: Promise<JetStreamManager> | undefined;
   const jsm = () => (jsmP ??= jetstreamManager(nc, { checkAPI: false, timeout }));
@@ -123,10 +137,40 @@ export function createJetStreamEventStore(opts: JetStreamEventStoreOptions): Jet
 
     async load(kind, id, afterSeq = 0) {
       const subject = aggregateSubject(kind, id);
-      const last = await lastSeqOf(subject);
-      if (last <= afterSeq) return [];
-      const raw = await readSubject(nc, await jsm(), stream, subject, afterSeq + 1, last, timeout);
-      // Decoded after the consumer is gone, so a malformed event cannot leak it.
+      const api = await jsm();
+      let newest: StoredMsg | null;
+      try {
+        newest = await api.direct.getMessage(stream, { last_by_subj: subject });
+      } catch (cause) {
+        throw unavailable(`cannot read the last event of ${subject}`, cause);
+      }
+      if (!newest || newest.seq <= afterSeq) return [];
+
+      // Newest first, following the fence pointers.
+      const tail: RawMsg[] = [{ seq: newest.seq, data: newest.data }];
+      let prev = previousSeq(newest);
+      try {
+        while (prev !== undefined && prev > afterSeq && tail.length < chainHops) {
+          const m = await api.direct.getMessage(stream, { seq: prev });
+          if (!m || m.subject !== subject) {
+            prev = undefined;
+            break;
+          }
+          tail.push({ seq: m.seq, data: m.data });
+          prev = previousSeq(m);
+        }
+      } catch (cause) {
+        throw unavailable(`cannot read the events of ${subject}`, cause);
+      }
+      let raw: RawMsg[];
+      if (prev === undefined) {
+        // An event without a pointer (not appended by a store): read the whole range.
+        raw = await readSubject(nc, api, stream, subject, afterSeq + 1, newest.seq, timeout);
+      } else {
+        tail.reverse();
+        raw = prev > afterSeq ? [...(await readSubject(nc, api, stream, subject, afterSeq + 1, prev, timeout)), ...tail] : tail;
+      }
+      // Decoded after any consumer is gone, so a malformed event cannot leak one.
       return raw.map((r) => decodeEvent(r.data, r.seq));
     },
 
@@ -142,6 +186,20 @@ function checkEvents(kind: AggregateKind, id: string, events: readonly EventEnve
       throw new TypeError(`event ${e.id} belongs to ${e.aggregateKind}/${e.aggregateId}, not ${kind}/${id}`);
     }
   }
+}
+
+const FENCE_HEADER = 'Nats-Expected-Last-Subject-Sequence';
+
+/**
+ * The sequence of the event before `m` on its subject: the fence it was
+ * appended with, which the server verified. 0 for an aggregate's first event;
+ * undefined when `m` was published without a fence.
+ */
+function previousSeq(m: StoredMsg): number | undefined {
+  const v = m.header?.get(FENCE_HEADER);
+  if (!v) return undefined;
+  const n = Number(v);
+  return Number.isSafeInteger(n) && n >= 0 && n < m.seq ? n : undefined;
 }
 
 function unavailable(what: string, cause: unknown): EventStoreUnavailableError {
@@ -353,14 +411,19 @@ export async function* readBatches(opts: ReadAllOptions): AsyncGenerator<Recorde
   const decode = opts.decode ?? decodeEvent;
   const jsm = await jetstreamManager(opts.nc, { checkAPI: false });
 
-  let info;
+  // The read ends at the last event (matching the filter) when it began.
+  // Not at "nothing pending": nats-server 2.9's filtered pending counts can
+  // be off for a while after a restart (seen: 5 too many).
+  let target: number;
   try {
-    info = await jsm.streams.info(stream);
+    if (opts.filter === undefined || opts.filter === '>') {
+      target = (await jsm.streams.info(stream)).state.last_seq;
+    } else {
+      target = (await jsm.direct.getMessage(stream, { last_by_subj: opts.filter }))?.seq ?? 0;
+    }
   } catch (cause) {
     throw unavailable(`cannot read stream ${stream}`, cause);
   }
-  // Read up to the stream's last sequence when the read began.
-  const target = info.state.last_seq;
   let next = Math.max(1, opts.fromSeq ?? 1);
   let count = 0;
   let restarts = 0;
@@ -368,10 +431,8 @@ export async function* readBatches(opts: ReadAllOptions): AsyncGenerator<Recorde
     const cursor = new PullCursor(opts.nc, jsm, stream, opts.filter, next, batch, idleMs);
     try {
       await cursor.open();
-      if (cursor.initialPending === 0) return;
       for (;;) {
         const raw = await cursor.take();
-        if (raw === null) return; // no more on the stream or filter
         const out: RecordedEvent[] = new Array(raw.length);
         let n = 0;
         for (const r of raw) {
@@ -429,10 +490,8 @@ class PullCursor {
   private seenActivity = -1;
   private idleTicks = 0;
   private readonly enc = new TextEncoder();
-  initialPending = 0;
-  /** The server's count of events after the last one received. */
+  /** The server's count of events after the last one received (a hint: see readBatches). */
   pending = 0;
-  private received = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -464,15 +523,14 @@ class PullCursor {
     } catch (cause) {
       throw new CursorLost(`cannot create a consumer on ${this.stream}`, { cause });
     }
-    this.initialPending = this.pending = ci.num_pending;
-    if (ci.num_pending === 0) return;
+    this.pending = ci.num_pending;
     this.sub = this.nc.subscribe(this.inbox, { callback: (err, m) => this.onMsg(err, m) });
     this.idleTimer = setInterval(() => this.checkIdle(), Math.max(50, this.idleMs / 4));
     this.maybePull();
   }
 
-  /** The next run of messages in order; null when the consumer had nothing more to give. */
-  async take(): Promise<RawMsg[] | null> {
+  /** The next run of messages, in order; waits for at least one. The caller knows where to stop. */
+  async take(): Promise<RawMsg[]> {
     for (;;) {
       if (this.failure) throw this.failure;
       if (this.buf.length > 0) {
@@ -481,7 +539,6 @@ class PullCursor {
         this.maybePull();
         return out;
       }
-      if (this.received >= this.initialPending && this.pending === 0) return null;
       await new Promise<void>((r) => (this.wake = r));
     }
   }
@@ -519,7 +576,6 @@ class PullCursor {
     this.deliveries = ack.deliverySeq;
     this.lastStreamSeq = ack.streamSeq;
     this.pending = ack.pending;
-    this.received++;
     this.requested--;
     this.buf.push({ seq: ack.streamSeq, data: m.data });
     // The reader resumes on a microtask, after the rest of this socket read is parsed.
@@ -533,9 +589,9 @@ class PullCursor {
   }
 
   private maybePull(): void {
-    // `pending` (the server's count of what is left, in-flight included) caps
-    // what is worth asking for; two batches cap what may pile up unread.
-    while (this.sub && this.requested < this.pending && this.requested + this.buf.length < this.batch * 2) {
+    // Two batches cap what may pile up unread. Requests left over at the end
+    // die with the consumer.
+    while (this.sub && this.requested + this.buf.length < this.batch * 2) {
       this.requested += this.batch;
       this.nc.publish(
         `$JS.API.CONSUMER.MSG.NEXT.${this.stream}.${this.name}`,

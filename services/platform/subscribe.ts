@@ -19,7 +19,7 @@
  * The consume loop outlives nats-server restarts: the client reconnects, the
  * pull resumes, and if the consumer itself is gone it is created again.
  */
-import { AckPolicy, DeliverPolicy, JetStreamApiError, jetstream, jetstreamManager, type ConsumerConfig, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type ConsumerConfig, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { STREAM_NAME, decodeEvent, type RecordedEvent } from '../../events/index.js';
 import type { Logger } from './log.js';
@@ -34,7 +34,7 @@ export interface ConsumeDurableOptions {
   readonly deliverFrom?: 'all' | 'new' | number;
   readonly handler: (event: RecordedEvent) => void | Promise<void>;
   readonly log: Logger;
-  /** Redelivery when an ack does not arrive (default 30 s). Handlers must finish well within it. */
+  /** Redelivery when an ack does not arrive (default 30 s). Up to 64 events wait in the client buffer, so handlers must be well under a 64th of it. */
   readonly ackWaitMs?: number;
   /** Unacked events the server lets out at once (default 256). */
   readonly maxAckPending?: number;
@@ -99,7 +99,9 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
     while (!stopped) {
       try {
         const consumer = await js.consumers.get(stream, opts.durable);
-        messages = await consumer.consume({ max_messages: Math.min(maxAckPending, 256), expires: 10_000 });
+        // A small client buffer: buffered events are already out on the server's
+        // ack clock, so a slow handler must not sit on hundreds of them.
+        messages = await consumer.consume({ max_messages: Math.min(maxAckPending, 64), expires: 10_000 });
         if (stopped) break;
         watch(messages);
         for await (const m of messages) {
@@ -163,7 +165,7 @@ async function ensureDurable(jsm: JetStreamManager, stream: string, config: Part
   try {
     existing = await jsm.consumers.info(stream, name);
   } catch (e) {
-    if (!(e instanceof JetStreamApiError && e.code === 10014)) throw e;
+    if (!(e instanceof JetStreamApiError && e.code === JetStreamApiCodes.ConsumerNotFound)) throw e;
   }
   if (!existing) {
     await jsm.consumers.add(stream, config);
