@@ -4,10 +4,14 @@
  * Pure. `decodeEvent` never returns a half-valid envelope: it either returns a
  * well-formed RecordedEvent in the current schema or throws MalformedEventError.
  */
-import { AggregateKind, type DomainEvent, type EventEnvelope, type RecordedEvent } from './envelope.js';
+import { AggregateKind, type EventEnvelope, type RecordedEvent } from './envelope.js';
 import { ContainerEventTypes } from './container.js';
 import { CapsuleEventTypes } from './capsule.js';
 import { PlacementEventTypes } from './placement.js';
+import { QuotaClassEventTypes, QuotaEventTypes } from './quota.js';
+import { RegistryEventTypes } from './registry.js';
+import { IpamEventTypes, NetworkEventTypes } from './network.js';
+import { VolumeEventTypes } from './volume.js';
 
 export class MalformedEventError extends Error {
   readonly code = 'MALFORMED_EVENT';
@@ -21,6 +25,12 @@ const KNOWN_TYPES: Readonly<Record<AggregateKind, ReadonlySet<string>>> = {
   container: new Set(ContainerEventTypes),
   capsule: new Set(CapsuleEventTypes),
   placement: new Set(PlacementEventTypes),
+  quota: new Set(QuotaEventTypes),
+  quota_class: new Set(QuotaClassEventTypes),
+  registry: new Set(RegistryEventTypes),
+  network: new Set(NetworkEventTypes),
+  ipam: new Set(IpamEventTypes),
+  volume: new Set(VolumeEventTypes),
 };
 
 /** Required keys of `data`, by event type (a shape check, not a full schema). */
@@ -46,8 +56,26 @@ const REQUIRED_DATA: Readonly<Record<string, readonly string[]>> = {
   CapsuleSandboxCreated: ['sandboxId'],
   CapsuleMemberExited: ['member', 'exitCode'],
   CapsuleFailed: ['reason'],
+  CapsuleMemberStarted: ['member'],
+  CapsuleNetworkAttached: ['network', 'neutronNetId', 'addresses'],
+  ContainerNetworkAttachRequested: ['net'],
+  ContainerNetworkDetachRequested: ['network'],
+  ContainerNetworkAttached: ['network', 'neutronNetId', 'addresses'],
+  ContainerNetworkDetached: ['network'],
+  NetworkCreated: ['name', 'neutronNetId', 'projectId', 'cidr', 'gateway', 'isDefault'],
+  CidrAllocated: ['networkId', 'index', 'cidr', 'gateway'],
+  CidrReleased: ['networkId'],
+  VolumeCreated: ['name', 'projectId', 'sizeGb', 'autoRemove'],
+  VolumeReserved: ['consumer'],
+  VolumeAttached: ['host', 'consumer'],
+  VolumeDetached: ['host', 'consumer'],
   PlacementsCommitted: ['placements'],
   ClaimsReleased: ['ids'],
+  QuotaLimitsSet: ['limits'],
+  QuotaUsageReserved: ['containerId', 'usage', 'expiresAt'],
+  QuotaClassLimitsSet: ['limits'],
+  RegistryCreated: ['domain', 'projectId', 'userId'],
+  RegistryUpdated: ['changes'],
 };
 
 /** The schema version every event type is written in today. */
@@ -73,23 +101,31 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function str(o: Record<string, unknown>, k: string, nullable = false): void {
-  const v = o[k];
-  if (nullable && v === null) return;
-  if (typeof v !== 'string' || v.length === 0) throw new MalformedEventError(`event field "${k}" must be a non-empty string`);
-}
+const STRING_FIELDS = ['id', 'type', 'aggregateKind', 'aggregateId', 'projectId', 'userId', 'requestId', 'correlationId', 'occurredAt'] as const;
+const NO_KEYS: readonly string[] = [];
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Validates and upcasts a parsed object into a RecordedEvent. */
-export function toRecordedEvent(raw: unknown, seq: number, upcasters: Upcasters = defaultUpcasters): RecordedEvent {
+/**
+ * Validates and upcasts `raw` in place. Only for objects the caller owns
+ * (a fresh JSON.parse result): on the bulk-replay path a copy per event
+ * costs more than the parse.
+ */
+function completeInPlace(raw: unknown, seq: number, upcasters: Upcasters): RecordedEvent {
   if (!isRecord(raw)) throw new MalformedEventError('event is not a JSON object');
-  for (const k of ['id', 'type', 'aggregateKind', 'aggregateId', 'projectId', 'userId', 'requestId', 'correlationId', 'occurredAt']) {
-    str(raw, k);
+  for (let i = 0; i < STRING_FIELDS.length; i++) {
+    const k = STRING_FIELDS[i]!;
+    const v = raw[k];
+    if (typeof v !== 'string' || v.length === 0) throw new MalformedEventError(`event field "${k}" must be a non-empty string`);
   }
-  str(raw, 'causationId', true);
+  const c = raw['causationId'];
+  if (c !== null && (typeof c !== 'string' || c.length === 0)) {
+    throw new MalformedEventError('event field "causationId" must be a non-empty string');
+  }
   const kind = raw['aggregateKind'] as string;
   const type = raw['type'] as string;
-  if (!Object.hasOwn(KNOWN_TYPES, kind)) throw new MalformedEventError(`unknown aggregate kind "${kind}"`);
-  if (!KNOWN_TYPES[kind as AggregateKind].has(type)) throw new MalformedEventError(`unknown ${kind} event type "${type}"`);
+  const known = Object.hasOwn(KNOWN_TYPES, kind) ? KNOWN_TYPES[kind as AggregateKind] : undefined;
+  if (!known) throw new MalformedEventError(`unknown aggregate kind "${kind}"`);
+  if (!known.has(type)) throw new MalformedEventError(`unknown ${kind} event type "${type}"`);
   let version = raw['schemaVersion'];
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 0) {
     throw new MalformedEventError(`event "${type}" has an invalid schemaVersion`);
@@ -105,21 +141,30 @@ export function toRecordedEvent(raw: unknown, seq: number, upcasters: Upcasters 
     version++;
   }
   if (!isRecord(data)) throw new MalformedEventError(`event "${type}" has no data object`);
-  for (const k of REQUIRED_DATA[type] ?? []) {
-    if (!(k in data)) throw new MalformedEventError(`event "${type}" is missing data.${k}`);
+  const required = REQUIRED_DATA[type] ?? NO_KEYS;
+  for (let i = 0; i < required.length; i++) {
+    if (!(required[i]! in data)) throw new MalformedEventError(`event "${type}" is missing data.${required[i]}`);
   }
-  return { ...(raw as unknown as EventEnvelope<DomainEvent>), schemaVersion: version, data, seq };
+  raw['schemaVersion'] = version;
+  raw['data'] = data;
+  raw['seq'] = seq;
+  return raw as unknown as RecordedEvent;
+}
+
+/** Validates and upcasts a parsed object into a RecordedEvent. Does not modify `raw`. */
+export function toRecordedEvent(raw: unknown, seq: number, upcasters: Upcasters = defaultUpcasters): RecordedEvent {
+  return completeInPlace(isRecord(raw) ? { ...raw } : raw, seq, upcasters);
 }
 
 export function decodeEvent(bytes: Uint8Array, seq: number, upcasters: Upcasters = defaultUpcasters): RecordedEvent {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    parsed = JSON.parse(utf8.decode(bytes));
   } catch (cause) {
     throw new MalformedEventError(`event at sequence ${seq} is not valid UTF-8 JSON`, { cause });
   }
   try {
-    return toRecordedEvent(parsed, seq, upcasters);
+    return completeInPlace(parsed, seq, upcasters);
   } catch (e) {
     if (e instanceof MalformedEventError) e.message = `event at sequence ${seq}: ${e.message}`;
     throw e;
