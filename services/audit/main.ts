@@ -1,0 +1,42 @@
+/**
+ * Entry point: `node --import tsx services/audit/main.ts`.
+ * Environment: see config.ts (NATS_URL, AUDIT_DIR or STATE_DIR, AUDIT_FSYNC).
+ */
+import { jetstreamManager } from '@nats-io/jetstream';
+import { loadConfig } from './config.js';
+import { createLogger } from '../platform/log.js';
+import { connectNats } from '../platform/nats.js';
+import { ensureStream } from '../platform/stream.js';
+import { startAuditSubscriber } from './subscriber.js';
+
+const config = loadConfig();
+const log = createLogger('audit', config.logLevel);
+const nc = await connectNats({ servers: config.natsUrl, name: 'audit', log, waitOnFirstConnect: true });
+await ensureStream(await jetstreamManager(nc), {});
+
+const audit = await startAuditSubscriber({
+  nc,
+  dir: config.dir,
+  log,
+  clock: () => new Date(),
+  fsync: config.fsync,
+  durable: config.durable,
+  verifyOnOpen: config.verifyOnOpen,
+  onFatal: () => {
+    // Fail-stop: the restart repairs the record's tail and resumes from it.
+    process.exit(1);
+  },
+});
+log.info({ dir: config.dir, fsync: config.fsync, head: audit.head }, 'ready');
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping');
+  await audit.stop();
+  await nc.drain();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
