@@ -20,6 +20,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
       m.benchPlacement(quick ? { hosts: 500, containers: 5_000, log: progress } : { log: progress }) as Promise<BenchResult>;
   },
   e2e: async () => (await import('./e2e.js')).benchEndToEnd,
+  gateway: async () => (await import('./gateway.js')).benchGateway,
 };
 
 async function main(): Promise<void> {

@@ -3,6 +3,16 @@
  * domain/container.ts; the machine in state-machines/capsule.ts owns legality.
  */
 import type { CapsuleEvent, CapsuleSpec, Claim, ContainerStatus, RecordedEvent, TaskState } from '../events/index.js';
+import type { AttachedNetwork } from './container.js';
+
+/** One member container (init or regular), as the host reported it. */
+export interface CapsuleMemberState {
+  readonly running: boolean;
+  /** Exit code of the last exit; null before any. */
+  readonly exitCode: number | null;
+  /** How many times it was seen to exit (retries of init containers count them). */
+  readonly exits: number;
+}
 
 export interface CapsuleState {
   readonly uuid: string;
@@ -20,6 +30,10 @@ export interface CapsuleState {
   readonly initDone: boolean;
   /** Last exit code per member container name. */
   readonly exits: Readonly<Record<string, number>>;
+  /** Per member name, as observed. Absent in states stored before members were tracked. */
+  readonly members?: Readonly<Record<string, CapsuleMemberState>>;
+  /** The sandbox's networks by Zun network id, as observed. */
+  readonly networks?: Readonly<Record<string, AttachedNetwork>>;
   readonly createdAt: string | null;
   readonly updatedAt: string | null;
 }
@@ -30,6 +44,14 @@ export function initialCapsuleState(uuid: string): CapsuleState {
     spec: null, host: null, claim: null, deleteRequested: false, sandboxId: null, initDone: false,
     exits: {}, createdAt: null, updatedAt: null,
   };
+}
+
+const NO_MEMBER: CapsuleMemberState = { running: false, exitCode: null, exits: 0 };
+
+export const capsuleMember = (s: CapsuleState, name: string): CapsuleMemberState => s.members?.[name] ?? NO_MEMBER;
+
+function withMember(s: CapsuleState, name: string, m: CapsuleMemberState): CapsuleState {
+  return { ...s, members: { ...(s.members ?? {}), [name]: m } };
 }
 
 function seen(s: CapsuleState, status: ContainerStatus): ContainerStatus {
@@ -54,8 +76,20 @@ function apply(s: CapsuleState, e: CapsuleEvent): CapsuleState {
       return { ...s, initDone: true };
     case 'CapsuleStarted':
       return { ...s, status: seen(s, 'Running'), statusReason: null };
-    case 'CapsuleMemberExited':
-      return { ...s, exits: { ...s.exits, [e.data.member]: e.data.exitCode } };
+    case 'CapsuleMemberExited': {
+      const next = { ...s, exits: { ...s.exits, [e.data.member]: e.data.exitCode } };
+      // Members are tracked from their first CapsuleMemberStarted (histories
+      // written before that event fold exactly as they did).
+      const m = s.members?.[e.data.member];
+      return m ? withMember(next, e.data.member, { running: false, exitCode: e.data.exitCode, exits: m.exits + 1 }) : next;
+    }
+    case 'CapsuleMemberStarted':
+      return withMember(s, e.data.member, { ...capsuleMember(s, e.data.member), running: true });
+    case 'CapsuleNetworkAttached':
+      return {
+        ...s,
+        networks: { ...(s.networks ?? {}), [e.data.network]: { neutronNetId: e.data.neutronNetId, addresses: e.data.addresses } },
+      };
     case 'CapsuleStopped':
       return { ...s, status: seen(s, 'Stopped') };
     case 'CapsuleFailed':

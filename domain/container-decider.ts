@@ -10,6 +10,7 @@ import type {
   ContainerEvent,
   ContainerObservation,
   ContainerSpec,
+  NetRequest,
 } from '../events/index.js';
 import { containerAccepts } from '../state-machines/container.js';
 import { evolveContainer, type ContainerState } from './container.js';
@@ -31,6 +32,10 @@ export type ContainerCommand =
     }
   | { readonly type: 'DeleteContainer'; readonly stop: boolean; readonly force: boolean }
   | { readonly type: 'MarkHostLost'; readonly host: string }
+  /** network_attach: `net` resolved by the gateway (net.resolved set). */
+  | { readonly type: 'AttachNetwork'; readonly net: NetRequest }
+  /** network_detach: by Zun network id. */
+  | { readonly type: 'DetachNetwork'; readonly network: string }
   | { readonly type: 'RecordObservation'; readonly observation: ContainerObservation };
 
 /** Rejection codes map to Zun's exceptions at the HTTP boundary. */
@@ -53,6 +58,8 @@ const ACTION_OF: Partial<Record<ContainerCommand['type'], string>> = {
   RebuildContainer: 'rebuild',
   UpdateContainer: 'update',
   DeleteContainer: 'delete',
+  AttachNetwork: 'network_attach',
+  DetachNetwork: 'network_detach',
 };
 
 function candidates(cmd: ContainerCommand, s: ContainerState): ContainerEvent[] {
@@ -91,6 +98,10 @@ function candidates(cmd: ContainerCommand, s: ContainerState): ContainerEvent[] 
     }
     case 'MarkHostLost':
       return [{ type: 'ContainerHostLost', data: { host: cmd.host } }];
+    case 'AttachNetwork':
+      return [{ type: 'ContainerNetworkAttachRequested', data: { net: cmd.net } }];
+    case 'DetachNetwork':
+      return [{ type: 'ContainerNetworkDetachRequested', data: { network: cmd.network } }];
     case 'RecordObservation':
       return [cmd.observation];
   }

@@ -15,9 +15,11 @@ import type {
   ContainerEvent,
   ContainerSpec,
   ContainerStatus,
+  NetRequest,
   RecordedEvent,
   TaskState,
 } from '../events/index.js';
+import type { NetworkAddress } from '../events/network.js';
 
 /** What the container should be doing. `hold` means: leave it as it is. */
 export type Power = 'running' | 'stopped' | 'paused' | 'hold' | 'deleted';
@@ -45,6 +47,12 @@ export interface Observed {
   readonly restartCount: number;
 }
 
+/** A network the container is on, as the host observed it (Zun's `addresses` entry). */
+export interface AttachedNetwork {
+  readonly neutronNetId: string;
+  readonly addresses: readonly NetworkAddress[];
+}
+
 export interface ContainerState {
   readonly uuid: string;
   /** Stream sequence of the last event folded; 0 for a new aggregate. */
@@ -60,8 +68,34 @@ export interface ContainerState {
   readonly claim: Claim | null;
   readonly desired: Desired;
   readonly observed: Observed;
+  /**
+   * Networks the container should be on (desired): the resolved `nets` of the
+   * spec, then network_attach / network_detach. Absent (= spec.nets) in
+   * states stored before networks.
+   */
+  readonly nets?: readonly NetRequest[];
+  /** Networks it is on, by Zun network id, as observed (observed). */
+  readonly networks?: Readonly<Record<string, AttachedNetwork>>;
   readonly createdAt: string | null;
   readonly updatedAt: string | null;
+}
+
+const NO_NETWORKS: Readonly<Record<string, AttachedNetwork>> = Object.freeze({});
+
+/** The Zun network id a resolved net request is for ('' when unresolved). */
+export const netKey = (n: NetRequest): string => n.resolved?.id ?? '';
+
+/** Desired networks (resolved requests), whatever shape the state was stored in. */
+export const desiredNets = (s: ContainerState): readonly NetRequest[] => s.nets ?? s.spec?.nets ?? [];
+
+/** Observed networks by Zun network id. */
+export const observedNetworks = (s: ContainerState): Readonly<Record<string, AttachedNetwork>> => s.networks ?? NO_NETWORKS;
+
+/** Zun's `addresses`: `{"<neutron net id>": [{addr, version, port, subnet_id, preserve_on_delete}]}`. */
+export function addressesOf(s: ContainerState): Record<string, NetworkAddress[]> {
+  const out: Record<string, NetworkAddress[]> = {};
+  for (const n of Object.values(observedNetworks(s))) out[n.neutronNetId] = [...n.addresses];
+  return out;
 }
 
 export function initialContainerState(uuid: string): ContainerState {
@@ -279,6 +313,21 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
     }
     case 'ContainerDeleted':
       return withDesired({ ...s, status: 'Deleted', statusReason: null }, { power: 'deleted' });
+    case 'ContainerNetworkAttachRequested': {
+      const key = netKey(e.data.net);
+      return { ...s, nets: [...desiredNets(s).filter((n) => netKey(n) !== key), e.data.net] };
+    }
+    case 'ContainerNetworkDetachRequested':
+      return { ...s, nets: desiredNets(s).filter((n) => netKey(n) !== e.data.network) };
+    case 'ContainerNetworkAttached':
+      return {
+        ...s,
+        networks: { ...observedNetworks(s), [e.data.network]: { neutronNetId: e.data.neutronNetId, addresses: e.data.addresses } },
+      };
+    case 'ContainerNetworkDetached': {
+      const { [e.data.network]: _gone, ...rest } = observedNetworks(s);
+      return { ...s, networks: rest };
+    }
   }
 }
 

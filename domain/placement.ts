@@ -227,6 +227,18 @@ export function claimIsLive(
   return consumer.host === claim.host;
 }
 
+/**
+ * Whether a claim can be released on the strength of `consumer`, a possibly
+ * stale view of its container or capsule. Only a known consumer in a state
+ * it never leaves (deleted, failed, placed elsewhere) orphans a claim; an
+ * unknown one (not yet seen by this view) keeps it.
+ */
+export function claimIsOrphaned(claim: LedgerClaim, consumer: ContainerState | CapsuleState | undefined): boolean {
+  if (!consumer || consumer.status === null) return false;
+  const pending = 'desired' in consumer ? containerNeedsPlacement(consumer) : capsuleNeedsPlacement(consumer);
+  return !claimIsLive(claim, { status: consumer.status, host: consumer.host, pending });
+}
+
 // ---------------------------------------------------------------------------
 // Filters (Zun's order)
 
@@ -400,8 +412,8 @@ interface HostEntry {
   score: number;
   /** Bumped on every claim; heap items of older versions are stale. */
   version: number;
-  /** Groups whose heaps hold this host (to push its new score into each). */
-  readonly groups: Group[];
+  /** Heaps that may still hold this host (its new score is pushed into each). */
+  readonly heaps: Set<BinaryHeap<HeapItem>>;
 }
 
 interface HeapItem {
@@ -410,15 +422,23 @@ interface HeapItem {
   readonly version: number;
 }
 
+/** The hosts passing one set of static constraints, and a heap per claim size asked of them. */
 interface Group {
-  readonly heap: BinaryHeap<HeapItem>;
+  readonly candidates: HostEntry[];
+  readonly bySize: Map<string, BinaryHeap<HeapItem>>;
   /** Sizes that found no host in this group this batch: anything at least as big fails too. */
   readonly failed: Claim[];
 }
 
 class BinaryHeap<T> {
-  private readonly a: T[] = [];
-  constructor(private readonly less: (x: T, y: T) => boolean) {}
+  private readonly a: T[];
+  constructor(
+    private readonly less: (x: T, y: T) => boolean,
+    items: T[] = [],
+  ) {
+    this.a = items;
+    for (let i = (items.length >> 1) - 1; i >= 0; i--) this.down(i);
+  }
   get size(): number {
     return this.a.length;
   }
@@ -440,19 +460,22 @@ class BinaryHeap<T> {
     const last = a.pop()!;
     if (a.length > 0) {
       a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && this.less(a[l]!, a[m]!)) m = l;
-        if (r < a.length && this.less(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
+      this.down(0);
     }
     return top;
+  }
+  private down(i: number): void {
+    const a = this.a;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && this.less(a[l]!, a[m]!)) m = l;
+      if (r < a.length && this.less(a[r]!, a[m]!)) m = r;
+      if (m === i) return;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
+    }
   }
 }
 
@@ -464,6 +487,7 @@ function signature(r: PlacementRequest): string {
   return JSON.stringify([r.availabilityZone || null, r.runtime || null, r.requestedHost || null, labels]);
 }
 
+const sizeKey = (c: Claim) => `${toMilli(c.cpu)}/${c.memoryMiB}/${c.diskGb}`;
 const atLeast = (a: Claim, b: Claim) => toMilli(a.cpu) >= toMilli(b.cpu) && a.memoryMiB >= b.memoryMiB && a.diskGb >= b.diskGb;
 
 /**
@@ -474,8 +498,11 @@ const atLeast = (a: Claim, b: Claim) => toMilli(a.cpu) >= toMilli(b.cpu) && a.me
  * equal. `filters` must be DEFAULT_FILTERS or a subset of its static filters
  * followed by the capacity ones: capacity is always checked.
  *
- * Cost: the static filters run once per host and distinct constraint set;
- * each request then pops a per-set heap, O(log hosts) when the best host fits.
+ * Cost: the static filters run once per host and distinct constraint set.
+ * Each (constraint set, claim size) pair gets a heap of the hosts ordered by
+ * the weigher. Within a batch usage only grows, so a host that cannot take a
+ * size now never will: it leaves that size's heap for good. A request thus
+ * costs O(log hosts) plus the hosts it retires, whatever the weigher.
  */
 export function planBatch(
   requests: readonly PlacementRequest[],
@@ -489,24 +516,35 @@ export function planBatch(
   for (const h of hosts) {
     if (entries.has(h.hostname)) continue;
     const usage = usageOf(ledger, h.hostname);
-    entries.set(h.hostname, { host: h, usage, score: usedFraction(h.capacity, usage), version: 0, groups: [] });
+    entries.set(h.hostname, { host: h, usage, score: usedFraction(h.capacity, usage), version: 0, heaps: new Set() });
   }
-  const less = (x: HeapItem, y: HeapItem) =>
-    compareHosts(weigher, { score: x.score, hostname: x.entry.host.hostname }, { score: y.score, hostname: y.entry.host.hostname }) < 0;
+  // compareHosts, inlined: this runs millions of times per batch.
+  const spread = weigher === 'spread';
+  const less = (x: HeapItem, y: HeapItem) => {
+    if (x.score !== y.score) return spread ? x.score < y.score : x.score > y.score;
+    return x.entry.host.hostname < y.entry.host.hostname;
+  };
   const groups = new Map<string, Group>();
   const groupFor = (r: PlacementRequest): Group => {
     const key = signature(r);
     let g = groups.get(key);
     if (g) return g;
-    g = { heap: new BinaryHeap<HeapItem>(less), failed: [] };
-    for (const e of entries.values()) {
-      if (staticFilters.every((f) => f.passes(e.host, r, e.usage))) {
-        e.groups.push(g);
-        g.heap.push({ entry: e, score: e.score, version: e.version });
-      }
-    }
+    const candidates: HostEntry[] = [];
+    for (const e of entries.values()) if (staticFilters.every((f) => f.passes(e.host, r, e.usage))) candidates.push(e);
+    g = { candidates, bySize: new Map(), failed: [] };
     groups.set(key, g);
     return g;
+  };
+  const heapFor = (g: Group, claim: Claim): BinaryHeap<HeapItem> => {
+    const key = sizeKey(claim);
+    let heap = g.bySize.get(key);
+    if (heap) return heap;
+    const items: HeapItem[] = [];
+    for (const e of g.candidates) if (fits(e.host.capacity, e.usage, claim)) items.push({ entry: e, score: e.score, version: e.version });
+    heap = new BinaryHeap<HeapItem>(less, items);
+    for (const it of items) it.entry.heaps.add(heap);
+    g.bySize.set(key, heap);
+    return heap;
   };
 
   const placements: Placement[] = [];
@@ -525,17 +563,16 @@ export function planBatch(
       failures.push({ request: r, reason: NO_VALID_HOST });
       continue;
     }
-    const aside: HeapItem[] = [];
+    const heap = heapFor(g, claim);
     let chosen: HostEntry | undefined;
-    for (let item = g.heap.pop(); item; item = g.heap.pop()) {
+    for (let item = heap.pop(); item; item = heap.pop()) {
       if (item.version !== item.entry.version) continue; // superseded by a newer score
       if (fits(item.entry.host.capacity, item.entry.usage, claim)) {
         chosen = item.entry;
         break;
       }
-      aside.push(item);
+      item.entry.heaps.delete(heap); // full for this size until the batch ends
     }
-    for (const item of aside) g.heap.push(item);
     if (!chosen) {
       g.failed.push(claim);
       if (g.failed.length > 16) g.failed.shift();
@@ -545,7 +582,8 @@ export function planBatch(
     chosen.usage = addUsage(chosen.usage, claim, 1);
     chosen.score = usedFraction(chosen.host.capacity, chosen.usage);
     chosen.version++;
-    for (const cg of chosen.groups) cg.heap.push({ entry: chosen, score: chosen.score, version: chosen.version });
+    // The chosen item was popped; every heap still holding the host gets its new score.
+    for (const h of chosen.heaps) h.push({ entry: chosen, score: chosen.score, version: chosen.version });
     placements.push({ kind: r.kind, id: r.id, host: chosen.host.hostname, claim });
   }
   return { placements, failures, skipped };

@@ -4,7 +4,8 @@
  * Capsules use the container status set.
  */
 import type { DomainEvent } from './envelope.js';
-import type { Claim } from './container.js';
+import type { Claim, NetRequest } from './container.js';
+import type { NetworkAddress } from './network.js';
 
 export type CapsuleRestartPolicy = 'always' | 'on-failure' | 'no';
 
@@ -21,6 +22,8 @@ export interface CapsuleContainerSpec {
   readonly memory: number | null;
   readonly exposedPorts: readonly string[];
   readonly volumeMounts: readonly { readonly name: string; readonly mountPath: string; readonly readOnly: boolean }[];
+  /** The member's container uuid, given by the gateway (its Docker name is zun-<uuid>). Absent in older events. */
+  readonly uuid?: string;
 }
 
 export interface CapsuleVolumeSpec {
@@ -28,6 +31,8 @@ export interface CapsuleVolumeSpec {
   readonly volumeId: string | null;
   readonly size: number | null;
   readonly autoRemove: boolean;
+  /** The Zun volume (aggregate) the gateway resolved or created for it. Absent in older events. */
+  readonly volumeUuid?: string;
 }
 
 export interface CapsuleSpec {
@@ -42,6 +47,8 @@ export interface CapsuleSpec {
   readonly containers: readonly CapsuleContainerSpec[];
   readonly initContainers: readonly CapsuleContainerSpec[];
   readonly volumes: readonly CapsuleVolumeSpec[];
+  /** The sandbox's networks, resolved by the gateway (the project's default network). Absent in older events. */
+  readonly nets?: readonly NetRequest[];
 }
 
 type E<T extends string, D> = DomainEvent<T, D>;
@@ -60,6 +67,13 @@ export type CapsuleMemberExited = E<'CapsuleMemberExited', { readonly member: st
 export type CapsuleStopped = E<'CapsuleStopped', Record<string, never>>;
 export type CapsuleFailed = E<'CapsuleFailed', { readonly reason: string }>;
 export type CapsuleDeleted = E<'CapsuleDeleted', Record<string, never>>;
+/** A member container (init or regular, by name) is running. */
+export type CapsuleMemberStarted = E<'CapsuleMemberStarted', { readonly member: string }>;
+/** The sandbox is on `network` (a Zun network id) with these addresses. */
+export type CapsuleNetworkAttached = E<
+  'CapsuleNetworkAttached',
+  { readonly network: string; readonly neutronNetId: string; readonly addresses: readonly NetworkAddress[] }
+>;
 
 export type CapsuleEvent =
   | CapsuleCreateRequested
@@ -73,7 +87,9 @@ export type CapsuleEvent =
   | CapsuleMemberExited
   | CapsuleStopped
   | CapsuleFailed
-  | CapsuleDeleted;
+  | CapsuleDeleted
+  | CapsuleMemberStarted
+  | CapsuleNetworkAttached;
 export type CapsuleEventType = CapsuleEvent['type'];
 
 export const CapsuleEventTypes = [
@@ -89,4 +105,6 @@ export const CapsuleEventTypes = [
   'CapsuleStopped',
   'CapsuleFailed',
   'CapsuleDeleted',
+  'CapsuleMemberStarted',
+  'CapsuleNetworkAttached',
 ] as const satisfies readonly CapsuleEventType[];

@@ -6,6 +6,7 @@
  * watches host liveness). Past-tense names, readonly payloads.
  */
 import type { DomainEvent } from './envelope.js';
+import type { NetworkAddress, NetworkRef } from './network.js';
 
 export const ContainerStatus = {
   Creating: 'Creating',
@@ -69,6 +70,8 @@ export interface NetRequest {
   readonly port?: string;
   readonly v4FixedIp?: string;
   readonly v6FixedIp?: string;
+  /** The network the gateway resolved `network` (or the project default) to; absent in events written before networks. */
+  readonly resolved?: NetworkRef;
 }
 
 export interface MountRequest {
@@ -76,6 +79,11 @@ export interface MountRequest {
   readonly source?: string;
   readonly size?: number;
   readonly destination: string;
+  /**
+   * Resolved by the gateway: the Zun volume uuid (type volume), or the id of
+   * the injected file (type bind). Absent in events written before volumes.
+   */
+  readonly volumeId?: string;
 }
 
 /** A container as the user asked for it, normalised from any microversion. */
@@ -143,6 +151,10 @@ export type ContainerUpdated = E<
 export type ContainerDeleteRequested = E<'ContainerDeleteRequested', { readonly stop: boolean; readonly force: boolean }>;
 /** Placement saw the host's lease expire. */
 export type ContainerHostLost = E<'ContainerHostLost', { readonly host: string }>;
+/** network_attach (1.8): one more network, resolved by the gateway. */
+export type ContainerNetworkAttachRequested = E<'ContainerNetworkAttachRequested', { readonly net: NetRequest }>;
+/** network_detach (1.6): by Zun network id. */
+export type ContainerNetworkDetachRequested = E<'ContainerNetworkDetachRequested', { readonly network: string }>;
 
 // ---- observations (host actor) --------------------------------------------
 export type ContainerCreated = E<'ContainerCreated', { readonly dockerId: string }>;
@@ -160,6 +172,13 @@ export type ContainerRebuilt = E<'ContainerRebuilt', { readonly generation: numb
 export type ContainerMissing = E<'ContainerMissing', Record<string, never>>;
 /** Docker refused an operation. */
 export type ContainerOperationFailed = E<'ContainerOperationFailed', { readonly operation: string; readonly reason: string }>;
+/** The container is on `network` (a Zun network id) with these addresses, as Docker shows them. */
+export type ContainerNetworkAttached = E<
+  'ContainerNetworkAttached',
+  { readonly network: string; readonly neutronNetId: string; readonly addresses: readonly NetworkAddress[] }
+>;
+/** The container is no longer on `network`. */
+export type ContainerNetworkDetached = E<'ContainerNetworkDetached', { readonly network: string }>;
 /** Removed from the host (or never placed on one); resources and claims are released. */
 export type ContainerDeleted = E<'ContainerDeleted', Record<string, never>>;
 
@@ -176,7 +195,9 @@ export type ContainerIntent =
   | ContainerRebuildRequested
   | ContainerUpdated
   | ContainerDeleteRequested
-  | ContainerHostLost;
+  | ContainerHostLost
+  | ContainerNetworkAttachRequested
+  | ContainerNetworkDetachRequested;
 
 export type ContainerObservation =
   | ContainerCreated
@@ -189,7 +210,9 @@ export type ContainerObservation =
   | ContainerRebuilt
   | ContainerMissing
   | ContainerOperationFailed
-  | ContainerDeleted;
+  | ContainerDeleted
+  | ContainerNetworkAttached
+  | ContainerNetworkDetached;
 
 export type ContainerEvent = ContainerIntent | ContainerObservation;
 export type ContainerEventType = ContainerEvent['type'];
@@ -220,6 +243,10 @@ export const ContainerEventTypes = [
   'ContainerMissing',
   'ContainerOperationFailed',
   'ContainerDeleted',
+  'ContainerNetworkAttachRequested',
+  'ContainerNetworkDetachRequested',
+  'ContainerNetworkAttached',
+  'ContainerNetworkDetached',
 ] as const satisfies readonly ContainerEventType[];
 
 export const ContainerObservationTypes = [
@@ -234,4 +261,6 @@ export const ContainerObservationTypes = [
   'ContainerMissing',
   'ContainerOperationFailed',
   'ContainerDeleted',
+  'ContainerNetworkAttached',
+  'ContainerNetworkDetached',
 ] as const satisfies readonly ContainerObservation['type'][];

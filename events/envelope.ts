@@ -8,6 +8,12 @@ export const AggregateKind = {
   container: 'container',
   capsule: 'capsule',
   placement: 'placement',
+  quota: 'quota',
+  quota_class: 'quota_class',
+  registry: 'registry',
+  network: 'network',
+  ipam: 'ipam',
+  volume: 'volume',
 } as const;
 export type AggregateKind = (typeof AggregateKind)[keyof typeof AggregateKind];
 

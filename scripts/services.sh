@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# services.sh start|stop|status [projector|placement|host-actor|gateway ...]
+# services.sh start|stop|status [projector|audit|placement|host-actor|gateway ...]
 # Runs the project's own services as background processes (node with tsx's
 # loader, one process each), against the servers scripts/servers.sh runs.
 # Pid files in $STATE/run, logs (pino JSON) in $STATE/logs.
@@ -7,7 +7,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL=(projector placement host-actor gateway)   # start order; stop is reversed
+ALL=(projector audit placement host-actor gateway)   # start order; stop is reversed
 export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 export ETCD_ENDPOINTS="${ETCD_ENDPOINTS:-http://127.0.0.1:2379}"
 export GATEWAY_PORT="${GATEWAY_PORT:-9517}"

@@ -23,6 +23,16 @@ else
   log "apt packages present"
 fi
 
+# The real clients driven by test/integration/clients.test.ts (Debian bookworm:
+# python3-openstackclient 6.0.0, python3-zunclient 4.5.0).
+if ! command -v openstack >/dev/null 2>&1 || ! command -v zun >/dev/null 2>&1; then
+  [[ $EUID -eq 0 ]] || die "openstack or zun missing; run as root to install python3-openstackclient python3-zunclient"
+  log "installing python3-openstackclient python3-zunclient"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq python3-openstackclient python3-zunclient >/dev/null
+fi
+
 cd "$REPO"
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   log "running npm ci"

@@ -29,11 +29,13 @@ const ACCEPTED_IN: Record<CapsuleEventType, readonly CapsuleMachineStatus[]> = {
   CapsuleStopped: LIVE,
   CapsuleFailed: LIVE,
   CapsuleDeleted: [S.Deleting],
+  CapsuleMemberStarted: LIVE,
+  CapsuleNetworkAttached: LIVE,
 };
 
 const HOST_EVENTS = new Set<CapsuleEventType>([
   'CapsuleSandboxCreated', 'CapsuleInitCompleted', 'CapsuleStarted', 'CapsuleMemberExited', 'CapsuleStopped',
-  'CapsuleFailed', 'CapsuleHostLost',
+  'CapsuleFailed', 'CapsuleHostLost', 'CapsuleMemberStarted', 'CapsuleNetworkAttached',
 ]);
 
 let memo: { ctx: CapsuleState; ev: CapsuleMachineEvent; out: CapsuleState } | null = null;

@@ -74,12 +74,17 @@ const ACCEPTED_IN: Record<ContainerEventType, readonly MachineStatus[]> = {
   ContainerMissing: LIVE,
   ContainerOperationFailed: LIVE,
   ContainerDeleted: [S.Deleting],
+  // Zun checks no status for network attach/detach; a container being deleted takes no new work.
+  ContainerNetworkAttachRequested: LIVE.filter((s) => s !== S.Deleting),
+  ContainerNetworkDetachRequested: LIVE.filter((s) => s !== S.Deleting),
+  ContainerNetworkAttached: LIVE,
+  ContainerNetworkDetached: LIVE,
 };
 
 const OBSERVATIONS = new Set<ContainerEventType>([
   'ContainerCreated', 'ContainerStarted', 'ContainerExited', 'ContainerPaused', 'ContainerUnpaused',
   'ContainerRestarted', 'ContainerSignalled', 'ContainerRebuilt', 'ContainerMissing', 'ContainerOperationFailed',
-  'ContainerHostLost',
+  'ContainerHostLost', 'ContainerNetworkAttached', 'ContainerNetworkDetached',
 ]);
 
 /** Single-entry memo: the `leadsTo` guards of one transition share one evolve. */
@@ -118,6 +123,9 @@ export const containerMachine = setup({
           return deleteAllowed(context, event);
         case 'ContainerDeleted':
           return true;
+        case 'ContainerNetworkAttachRequested':
+        case 'ContainerNetworkDetachRequested':
+          return context.desired.power !== 'deleted';
         default:
           // Only the owning host observes, so an unplaced container has no observations.
           return OBSERVATIONS.has(event.type) ? context.host !== null : true;

@@ -25,7 +25,18 @@ import type { ContainerState } from '../../domain/container.js';
 import { executeContainerCommand, loadContainer } from '../platform/commands.js';
 import { ConcurrencyError, EventStoreUnavailableError, type EventStore } from '../platform/eventstore.js';
 import type { Logger } from '../platform/log.js';
-import { headerAuth, type AuthContext, type Authenticate } from './auth.js';
+import { randomBytes } from 'node:crypto';
+import { ZUN_DEFAULT_QUOTAS, type FullQuotaLimits } from '../../domain/quota.js';
+import type { AuthContext, Authenticate } from './auth.js';
+import { createSecretBox, type SecretBox } from './identity/secrets.js';
+import type { LocalIdentity } from './identity/local.js';
+import { identityRoutes } from './identity/routes.js';
+import { createQuotaService, usageOfSpec } from './quotas.js';
+import { createFoldingRegistryReadModel, type ReadEvents, type RegistryReadModel } from './registry-readmodel.js';
+import { docsRoutes } from './routes/docs.js';
+import { quotaClassRoutes } from './routes/quota-classes.js';
+import { quotaRoutes } from './routes/quotas.js';
+import { registryRoutes } from './routes/registries.js';
 import {
   ApiNotSupportedInVersion,
   Conflict,
@@ -59,6 +70,7 @@ import {
   type Result,
 } from './validate.js';
 import { buildUrl, containerView, nextLink, rootDocument, v1Document } from './views.js';
+import { mountComputeRoutes, type ComputeDeps } from './routes/index.js';
 
 export type Clock = (() => Date) | { now(): Date };
 
@@ -71,11 +83,22 @@ export interface BuildAppOptions {
   readonly newId: () => string;
   /** `scheme://host[:port]` for links; by default taken from each request's Host. */
   readonly baseUrl?: string;
-  /** Who is calling; by default trusted headers with an admin default (development only). */
-  readonly auth?: Authenticate;
+  /** Who is calling (identity/index.ts picks it by AUTH_MODE). No default: noauth must be chosen. */
+  readonly auth: Authenticate;
+  /** The local identity mode's Keystone subset, served under /identity; absent in other modes. */
+  readonly identity?: { readonly local: LocalIdentity; readonly region: string };
+  /** Seals registry passwords; by default a key that lives as long as the process (tests). */
+  readonly secretBox?: SecretBox;
+  /** The registries read model; by default a fold over the store's readAll (the memory store has one). */
+  readonly registries?: RegistryReadModel;
+  /** Configured quota defaults (zun/conf/quota.py) and the reservation window. */
+  readonly quotaDefaults?: FullQuotaLimits;
+  readonly quotaReservationMs?: number;
   /** `<random>-container` names for bodies without one. */
   readonly generateName?: () => string;
   readonly bodyLimit?: number;
+  /** Host actors and registry for logs/exec/archives, actions, hosts, services, images (routes/index.ts). */
+  readonly compute?: ComputeDeps;
 }
 
 declare module 'fastify' {
@@ -87,11 +110,27 @@ declare module 'fastify' {
   }
 }
 
-/** Paths that are not Zun's and are not prefixed with /v1 (later: the Keystone stub, health). */
-export const UNVERSIONED_PREFIXES = ['identity', 'healthcheck'] as const;
+/** Paths that are not Zun's and are not prefixed with /v1: the Keystone subset, health, the API's description. */
+export const UNVERSIONED_PREFIXES = ['identity', 'healthcheck', 'openapi.json', 'docs'] as const;
 
-/** Public routes (authtoken's acl_public_routes). */
-const PUBLIC_PATHS = new Set(['/', '/v1']);
+/**
+ * Public routes: authtoken's acl_public_routes (`/`, `/v1`), the identity
+ * endpoint (one logs in there), and the API description. Everything else
+ * needs a caller.
+ */
+const PUBLIC_PATHS = new Set(['/', '/v1', '/openapi.json', '/docs']);
+const isPublic = (path: string) => PUBLIC_PATHS.has(path) || path === '/identity' || path.startsWith('/identity/');
+
+/** Every route as registered (method, url), for the OpenAPI coverage test. */
+export interface RegisteredRoute {
+  readonly method: string;
+  readonly url: string;
+}
+declare module 'fastify' {
+  interface FastifyInstance {
+    readonly registeredRoutes: readonly RegisteredRoute[];
+  }
+}
 
 /**
  * Zun's RootController._route: a first segment other than `v1` gets `v1`
@@ -140,14 +179,11 @@ const live = (s: ContainerState) => s.status !== null && s.status !== 'Deleted';
 /** How long a name given through this gateway is found without the read model. */
 const RECENT_NAMES_MS = 30_000;
 
-export const DEFAULT_PROJECT_ID = 'default';
-export const DEFAULT_USER_ID = 'admin';
-
 export function buildApp(opts: BuildAppOptions): FastifyInstance {
   const { store, readModel, newId } = opts;
   const clock = opts.clock;
   const now = typeof clock === 'function' ? clock : () => clock.now();
-  const auth = opts.auth ?? headerAuth({ defaultProjectId: DEFAULT_PROJECT_ID, defaultUserId: DEFAULT_USER_ID, defaultRoles: ['admin'] });
+  const auth = opts.auth;
   const generateName = opts.generateName ?? generateContainerName;
 
   const app = Fastify({
@@ -168,6 +204,12 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
         .type('application/json')
         .send(clientErrorBody(fromHttpStatus(400, err.message), req.id));
     },
+  });
+
+  const registeredRoutes: RegisteredRoute[] = [];
+  app.decorate('registeredRoutes', registeredRoutes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) registeredRoutes.push({ method, url: r.url ?? r.path });
   });
 
   app.decorateRequest('apiVersion', null);
@@ -202,7 +244,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
       req.apiVersion = n.version;
       reply.headers(versionHeaders(n.version));
     }
-    if (!PUBLIC_PATHS.has(path)) req.auth = await auth(req);
+    if (!isPublic(path)) req.auth = await auth(req);
   });
 
   // ---- the one place errors become HTTP ------------------------------------------------------
@@ -300,6 +342,16 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     return res.state;
   }
 
+  const quotas = createQuotaService({
+    store,
+    readModel,
+    log: opts.log,
+    now,
+    newId,
+    defaults: opts.quotaDefaults ?? ZUN_DEFAULT_QUOTAS,
+    ...(opts.quotaReservationMs !== undefined ? { reservationMs: opts.quotaReservationMs } : {}),
+  });
+
   const sendNull = (reply: FastifyReply, status: number) => reply.code(status).type('application/json').send('null');
 
   // ---- version documents -------------------------------------------------------------------------
@@ -318,6 +370,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
       validateCreateContainer(body, { version: versionOf(req), can: (rule) => can(ctx, rule), generateName }),
     );
     const uuid = newId();
+    await quotas.admitCreate({ ctx, requestId: req.id }, uuid, usageOfSpec(spec));
     const state = await execute(req, uuid, { type: 'CreateContainer', spec, run });
     remember(uuid, spec.name);
     return reply.code(202).header('location', buildUrl(baseUrlOf(req), 'containers', uuid)).send(view(req, state));
@@ -359,6 +412,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
       if ('rejected' in d) throw fromRejection(d.rejected, s.uuid);
       return view(req, s);
     }
+    await quotas.admitUpdate({ ctx: ctxOf(req), requestId: req.id }, s, patch);
     const state = await execute(req, s.uuid, { type: 'UpdateContainer', patch });
     if (patch.name !== undefined) remember(s.uuid, patch.name);
     return view(req, state);
@@ -410,7 +464,31 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     return view(req, state);
   });
 
+  // ---- the other resources, identity, and the API's description: plugins in routes/ and identity/ ----
+  void app.register(quotaRoutes, { quotas });
+  void app.register(quotaClassRoutes, { quotas });
+  void app.register(registryRoutes, {
+    store,
+    registries: opts.registries ?? defaultRegistries(store),
+    secretBox: opts.secretBox ?? createSecretBox(randomBytes(32)),
+    newId,
+    now,
+    baseUrlOf,
+  });
+  if (opts.identity) void app.register(identityRoutes, { prefix: '/identity', identity: opts.identity.local, region: opts.identity.region, baseUrlOf });
+  void app.register(docsRoutes, { baseUrlOf });
+  mountComputeRoutes(app, { store, readModel, newId, now, ctxOf, versionOf, baseUrlOf, resolve, execute, view, merged }, opts.compute, opts.log);
+
   return app;
+}
+
+/** A fold over the store's own readAll (the memory store has one; JetStream's is passed in by server.ts). */
+function defaultRegistries(store: EventStore): RegistryReadModel {
+  const readAll = (store as { readAll?: ReadEvents }).readAll;
+  return createFoldingRegistryReadModel((o) => {
+    if (typeof readAll !== 'function') throw new ServiceUnavailable('No registries read model is configured.');
+    return readAll.call(store, o);
+  });
 }
 
 function isHttpClientError(err: unknown): err is { statusCode: number; message: string } {

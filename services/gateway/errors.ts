@@ -74,8 +74,9 @@ export class InvalidParamInVersion extends ZunError {
 
 // ---- 401 / 403 ----------------------------------------------------------------
 export class NotAuthenticated extends ZunError {
-  constructor(message = 'Authentication required') {
-    super(401, 'not-authenticated', message);
+  /** `headers`: keystonemiddleware's `WWW-Authenticate: Keystone uri="<auth url>"`. */
+  constructor(message = 'Authentication required', headers?: Record<string, string>) {
+    super(401, 'not-authenticated', message, headers ? { headers } : undefined);
     this.name = 'NotAuthenticated';
   }
 }
@@ -87,11 +88,26 @@ export class PolicyNotAuthorized extends ZunError {
   }
 }
 
+/** QUOTAS.limit_check: the request would put the project over these limits. */
+export class OverQuota extends ZunError {
+  constructor(message: string) {
+    super(403, 'over-quota', message);
+    this.name = 'OverQuota';
+  }
+}
+
 // ---- 404 / 405 / 406 ------------------------------------------------------------
 export class ContainerNotFound extends ZunError {
   constructor(ident: string) {
     super(404, 'container-not-found', `Container ${ident} could not be found.`);
     this.name = 'ContainerNotFound';
+  }
+}
+
+export class RegistryNotFound extends ZunError {
+  constructor(ident: string) {
+    super(404, 'registry-not-found', `Registry ${ident} could not be found.`);
+    this.name = 'RegistryNotFound';
   }
 }
 

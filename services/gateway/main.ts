@@ -8,12 +8,14 @@ import { createLogger } from '../platform/log.js';
 import { connectNats } from '../platform/nats.js';
 import { ensureStream } from '../platform/stream.js';
 import { startGateway } from './server.js';
+import { Etcd3 } from 'etcd3';
 
 const config = loadConfig();
 const log = createLogger('gateway', config.logLevel);
 const nc = await connectNats({ servers: config.natsUrl, name: 'gateway', log, waitOnFirstConnect: true });
 await ensureStream(await jetstreamManager(nc), {});
-const gateway = await startGateway({ nc, log, config });
+const etcd = new Etcd3({ hosts: [...config.etcdEndpoints] });
+const gateway = await startGateway({ nc, log, config, etcd, compute: { hostRpcTimeoutMs: config.hostRpcTimeoutMs, wsSecret: config.wsSecret } });
 log.info({ url: gateway.url }, 'ready');
 
 let stopping = false;
@@ -23,6 +25,7 @@ async function shutdown(signal: string): Promise<void> {
   log.info({ signal }, 'stopping');
   try {
     await gateway.close();
+    etcd.close();
     await nc.drain();
   } catch (err) {
     log.error({ err }, 'unclean shutdown');

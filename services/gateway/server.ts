@@ -9,16 +9,21 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { createJetStreamEventStore } from '../platform/jetstream-eventstore.js';
+import { createJetStreamEventStore, readAll } from '../platform/jetstream-eventstore.js';
 import type { Logger } from '../platform/log.js';
 import { buildApp } from './app.js';
-import { headerAuth } from './auth.js';
 import type { GatewayConfig } from './config.js';
+import { createIdentity, type Identity } from './identity/index.js';
 import { createKvReadModel, type KvReadModel } from './readmodel.js';
+import { createFoldingRegistryReadModel } from './registry-readmodel.js';
+import type { Etcd3 } from 'etcd3';
+import { createEtcdHostDirectory, createMemoryHostDirectory } from './host-directory.js';
+import { createNatsHostRpc } from './host-rpc.js';
 
 export interface Gateway {
   readonly app: FastifyInstance;
   readonly readModel: KvReadModel;
+  readonly identity: Identity;
   /** `http://host:port` actually bound (port 0 picks a free one). */
   readonly url: string;
   close(): Promise<void>;
@@ -27,21 +32,37 @@ export interface Gateway {
 export async function startGateway(opts: {
   nc: NatsConnection;
   log: Logger;
-  config: Pick<GatewayConfig, 'host' | 'port' | 'baseUrl' | 'defaultProjectId' | 'defaultUserId' | 'defaultRoles'>;
+  config: Pick<GatewayConfig, 'host' | 'port' | 'baseUrl' | 'auth'> & Partial<Pick<GatewayConfig, 'quotaDefaults' | 'quotaReservationSeconds'>>;
   /** For tests: the read model's retry and readiness timings. */
   readModelTimings?: { retryMs?: number; readyTimeoutMs?: number };
+  /** The host registry (hosts, services, images); without it there are no hosts. The caller owns it. */
+  etcd?: Etcd3;
+  /** Host RPC timeout (default 10 s) and the console token secret. */
+  compute?: { hostRpcTimeoutMs?: number; wsSecret?: string };
 }): Promise<Gateway> {
   const { nc, log, config } = opts;
+  const clock = () => new Date();
+  const identity = await createIdentity(config.auth, { log, clock, baseUrl: config.baseUrl });
   const store = createJetStreamEventStore({ nc });
   const readModel = createKvReadModel({ nc, log, ...opts.readModelTimings });
   const app = buildApp({
     store,
     readModel,
     log,
-    clock: () => new Date(),
+    clock,
     newId: randomUUID,
     baseUrl: config.baseUrl,
-    auth: headerAuth({ defaultProjectId: config.defaultProjectId, defaultUserId: config.defaultUserId, defaultRoles: config.defaultRoles }),
+    compute: {
+      rpc: createNatsHostRpc({ nc, ...(opts.compute?.hostRpcTimeoutMs ? { timeoutMs: opts.compute.hostRpcTimeoutMs } : {}) }),
+      directory: opts.etcd ? createEtcdHostDirectory({ etcd: opts.etcd, now: () => new Date(), log }) : createMemoryHostDirectory(),
+      ...(opts.compute?.wsSecret ? { wsSecret: opts.compute.wsSecret } : {}),
+    },
+    auth: identity.authenticate,
+    ...(identity.local ? { identity: { local: identity.local, region: config.auth.region } } : {}),
+    secretBox: identity.secretBox,
+    registries: createFoldingRegistryReadModel((o) => readAll({ nc, ...o })),
+    ...(config.quotaDefaults ? { quotaDefaults: config.quotaDefaults } : {}),
+    ...(config.quotaReservationSeconds ? { quotaReservationMs: config.quotaReservationSeconds * 1000 } : {}),
   });
   try {
     await app.listen({ host: config.host, port: config.port });
@@ -55,6 +76,7 @@ export async function startGateway(opts: {
   return {
     app,
     readModel,
+    identity,
     url: `http://${host}:${port}`,
     async close() {
       await app.close();

@@ -12,6 +12,7 @@ import { executeContainerCommand, loadContainer } from '../platform/commands.js'
 import type { EventStore } from '../platform/eventstore.js';
 import { createMemoryEventStore, type MemoryEventStore } from '../platform/memory-eventstore.js';
 import { buildApp, type BuildAppOptions } from './app.js';
+import { headerAuth } from './auth.js';
 import { createFoldingReadModel } from './readmodel.js';
 
 export const BASE = 'http://zun.test:9517';
@@ -47,6 +48,8 @@ export function harness(overrides: Partial<BuildAppOptions> & { store?: EventSto
     clock,
     newId: randomUUID,
     baseUrl: BASE,
+    // The noauth mode, chosen explicitly: trusted headers, the admin of `default` otherwise.
+    auth: headerAuth({ defaultProjectId: 'default', defaultUserId: 'admin', defaultRoles: ['admin'] }),
     ...overrides,
   });
   const system = { projectId: 'system', userId: 'system' };

@@ -706,3 +706,19 @@ export function parseAllProjects(query: Record<string, unknown>): Result<boolean
     return b as boolean;
   });
 }
+
+// ---- for other route modules -------------------------------------------------------------
+
+export type { FieldSchema, JType };
+
+/** One field against a schema, with Zun's jsonschema messages; null when it passes. */
+export function fieldError(where: 'body' | 'query', field: string, value: unknown, schema: FieldSchema): ZunError | null {
+  const r = run(() => check(where, field, value, schema));
+  return r.ok ? null : r.error;
+}
+
+/** `additionalProperties: false`, Zun's message; null when every key is allowed. */
+export function unknownKeysError(obj: Record<string, unknown>, allowed: readonly string[]): ZunError | null {
+  const r = run(() => noUnknownKeys('body', obj, allowed));
+  return r.ok ? null : r.error;
+}

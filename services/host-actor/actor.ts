@@ -24,6 +24,13 @@
  * `zun-<uuid>` is a second guard (a name conflict adopts the existing
  * container). Labelled containers no longer desired are removed, after a
  * grace period and after the event log confirms they are deleted.
+ *
+ * Capsules (`<token(host)>.capsule.<token(id)>`) get a worker of their own,
+ * keyed `capsule:<uuid>`, running capsule-reconciler.ts; their Docker
+ * containers (sandbox and members) carry `zun.capsule.uuid` and are routed to
+ * that worker, never treated as containers of their own. Volumes and
+ * networks are wired by resources.ts; Docker networks that stay unused are
+ * removed on resync, after the grace period.
  */
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -31,16 +38,20 @@ import type { QueuedIterator } from '@nats-io/nats-core';
 import type { Etcd3 } from 'etcd3';
 import { decodeToken, encodeToken } from '../../events/index.js';
 import type { ContainerState } from '../../domain/container.js';
+import type { CapsuleState } from '../../domain/capsule.js';
 import { DEFAULT_AVAILABILITY_ZONE } from '../../domain/host.js';
 import { diffHost, type LabelledContainer } from '../../domain/reconcile.js';
-import { loadContainer } from '../platform/commands.js';
+import { loadCapsule, loadContainer } from '../platform/commands.js';
 import type { EventStore } from '../platform/eventstore.js';
 import type { Logger } from '../platform/log.js';
 import { DESIRED_BUCKET, desiredHostFilter, desiredKey } from '../platform/readmodels.js';
 import type { ContainerRuntime, EventSubscription } from './docker.js';
 import { createReconciler, failureBackoff, newWorkerMemory, type WorkerMemory } from './reconciler.js';
+import { createCapsuleReconciler, newCapsuleMemory, type CapsuleMemory } from './capsule-reconciler.js';
+import type { HostResources } from './resources.js';
 import { createHostRegistry, describeHost, readHostSettings, type HostRegistry } from './registry.js';
 import { createHostRpc, type HostRpc } from './rpc.js';
+import type { RpcExtras } from './rpc-extras.js';
 
 export interface RegistrationOptions {
   readonly ttlSeconds: number;
@@ -70,6 +81,12 @@ export interface HostActorOptions {
   readonly concurrency?: number;
   /** Serve logs/top/stats/exec on the host's RPC subject (default true). */
   readonly rpc?: boolean;
+  /** Networks and volumes (resources.ts); without it containers get Docker's default bridge and no mounts. */
+  readonly resources?: HostResources | null;
+  /** Image of capsule sandboxes (default zun-base:latest). */
+  readonly sandboxImage?: string;
+  /** Archives, exec/attach streams, resizes and images on the same subject (rpc-extras.ts). */
+  readonly rpcExtras?: RpcExtras;
 }
 
 export interface HostActor {
@@ -85,23 +102,37 @@ export interface HostActor {
   readonly registry: HostRegistry | null;
 }
 
+type WorkerKind = 'container' | 'capsule';
+
 interface Worker {
+  readonly kind: WorkerKind;
   pending: boolean;
   running: Promise<void> | null;
   timer: NodeJS.Timeout | undefined;
   mem: WorkerMemory;
+  cmem: CapsuleMemory;
 }
 
-/** `<token(host)>.container.<token(uuid)>` -> uuid; null for other kinds or hosts. */
-export function containerOfKey(hostname: string, key: string): string | null {
+/** `<token(host)>.<kind>.<token(uuid)>` -> kind and uuid; null for other kinds or hosts. */
+export function workOfKey(hostname: string, key: string): { kind: WorkerKind; uuid: string } | null {
   const parts = key.split('.');
-  if (parts.length !== 3 || parts[0] !== encodeToken(hostname) || parts[1] !== 'container') return null;
+  if (parts.length !== 3 || parts[0] !== encodeToken(hostname)) return null;
+  const kind = parts[1];
+  if (kind !== 'container' && kind !== 'capsule') return null;
   try {
-    return decodeToken(parts[2]!);
+    return { kind, uuid: decodeToken(parts[2]!) };
   } catch {
     return null;
   }
 }
+
+/** `<token(host)>.container.<token(uuid)>` -> uuid; null for other kinds or hosts. */
+export function containerOfKey(hostname: string, key: string): string | null {
+  const w = workOfKey(hostname, key);
+  return w?.kind === 'container' ? w.uuid : null;
+}
+
+const workerKey = (kind: WorkerKind, uuid: string) => `${kind}:${uuid}`;
 
 async function openDesiredBucket(nc: NatsConnection): Promise<KV> {
   const kvm = new Kvm(nc);
@@ -116,7 +147,11 @@ async function openDesiredBucket(nc: NatsConnection): Promise<KV> {
 export function createHostActor(o: HostActorOptions): HostActor {
   const { hostname, runtime, store, clock } = o;
   const log = o.log.child({ component: 'host-actor', host: hostname });
-  const reconciler = createReconciler({ hostname, store, runtime, log, clock, newId: o.newId });
+  const resources = o.resources ?? null;
+  const reconciler = createReconciler({ hostname, store, runtime, log, clock, newId: o.newId, resources });
+  const capsules = createCapsuleReconciler({
+    hostname, store, runtime, log, clock, newId: o.newId, resources, ...(o.sandboxImage ? { sandboxImage: o.sandboxImage } : {}),
+  });
   const workers = new Map<string, Worker>();
   const concurrency = o.concurrency ?? 8;
   const graceMs = o.orphanGraceMs ?? o.resyncMs;
@@ -130,6 +165,7 @@ export function createHostActor(o: HostActorOptions): HostActor {
   let eventsRetry: NodeJS.Timeout | undefined;
   let rpc: HostRpc | null = null;
   let suspects: ReadonlyMap<string, number> = new Map();
+  let capsuleSuspects: ReadonlyMap<string, number> = new Map();
   let active = 0;
   const slots: (() => void)[] = [];
   const idleWaiters: (() => void)[] = [];
@@ -187,72 +223,96 @@ export function createHostActor(o: HostActorOptions): HostActor {
     return s.host === hostname && s.uuid === uuid ? s : null;
   }
 
+  async function readDesiredCapsule(uuid: string): Promise<CapsuleState | null> {
+    if (!kv) return null;
+    const e = await kv.get(desiredKey(hostname, 'capsule', uuid));
+    if (!e || e.operation !== 'PUT') return null;
+    const s = e.json<CapsuleState>();
+    return s.host === hostname && s.uuid === uuid ? s : null;
+  }
+
   /** The read model's value, unless our own appends have already moved past it. */
-  function freshest(desired: ContainerState | null, last: ContainerState | null): ContainerState | null {
+  function freshest<S extends { seq: number }>(desired: S | null, last: S | null): S | null {
     if (!desired) return null; // not desired here (deleted, or never): orphan handling decides
     return last && last.seq > desired.seq ? last : desired;
   }
 
-  function schedule(uuid: string, w: Worker, ms: number): void {
+  function schedule(kind: WorkerKind, uuid: string, w: Worker, ms: number): void {
     clearTimeout(w.timer);
     if (stopping) return;
     w.timer = setTimeout(() => {
       w.timer = undefined;
-      trigger(uuid);
+      trigger(uuid, kind);
     }, Math.max(0, ms));
     w.timer.unref?.();
   }
 
-  async function run(uuid: string, w: Worker): Promise<void> {
-    const wlog = log.child({ uuid });
+  async function passOnce(kind: WorkerKind, uuid: string, w: Worker, wlog: Logger): Promise<void> {
+    if (kind === 'container') {
+      const state = freshest(await readDesired(uuid), w.mem.last);
+      if (!state) {
+        w.mem = newWorkerMemory();
+        return;
+      }
+      const out = await reconciler.pass(state, w.mem, wlog);
+      w.mem.last = out.state;
+      if (out.retryInMs !== null) schedule(kind, uuid, w, out.retryInMs);
+      return;
+    }
+    const state = freshest(await readDesiredCapsule(uuid), w.cmem.last);
+    if (!state) {
+      w.cmem = newCapsuleMemory();
+      return;
+    }
+    const out = await capsules.pass(state, w.cmem, wlog);
+    w.cmem.last = out.state;
+    if (out.retryInMs !== null) schedule(kind, uuid, w, out.retryInMs);
+  }
+
+  async function run(kind: WorkerKind, uuid: string, w: Worker): Promise<void> {
+    const wlog = kind === 'container' ? log.child({ uuid }) : log.child({ capsule: uuid });
     while (w.pending && !stopping) {
       w.pending = false;
       clearTimeout(w.timer);
       w.timer = undefined;
       await acquire();
       try {
-        const state = freshest(await readDesired(uuid), w.mem.last);
-        if (!state) {
-          w.mem = newWorkerMemory();
-          continue;
-        }
-        const out = await reconciler.pass(state, w.mem, wlog);
-        w.mem.last = out.state;
-        if (out.retryInMs !== null) schedule(uuid, w, out.retryInMs);
+        await passOnce(kind, uuid, w, wlog);
       } catch (err) {
-        w.mem.failures++;
-        const delay = failureBackoff(w.mem.failures);
+        const failures = kind === 'container' ? ++w.mem.failures : ++w.cmem.failures;
+        const delay = failureBackoff(failures);
         wlog.warn({ err: (err as Error)?.message ?? String(err), retryInMs: delay }, 'reconcile pass failed');
-        schedule(uuid, w, delay);
+        schedule(kind, uuid, w, delay);
       } finally {
         release();
       }
     }
   }
 
-  function trigger(uuid: string): void {
+  function trigger(uuid: string, kind: WorkerKind = 'container'): void {
     if (stopping) return;
-    let w = workers.get(uuid);
+    const key = workerKey(kind, uuid);
+    let w = workers.get(key);
     if (!w) {
-      w = { pending: false, running: null, timer: undefined, mem: newWorkerMemory() };
-      workers.set(uuid, w);
+      w = { kind, pending: false, running: null, timer: undefined, mem: newWorkerMemory(), cmem: newCapsuleMemory() };
+      workers.set(key, w);
     }
     w.pending = true;
     if (w.running) return;
     const worker = w;
-    worker.running = run(uuid, worker).finally(() => {
+    worker.running = run(kind, uuid, worker).finally(() => {
       worker.running = null;
-      if (worker.pending && !stopping) trigger(uuid);
+      if (worker.pending && !stopping) trigger(uuid, kind);
       else {
-        // Forget containers that are gone from the slice and have nothing scheduled.
-        if (!worker.mem.last && worker.timer === undefined) workers.delete(uuid);
+        // Forget work that is gone from the slice and has nothing scheduled.
+        if (!worker.mem.last && !worker.cmem.last && worker.timer === undefined) workers.delete(key);
         notifyIdle();
       }
     });
   }
 
   async function removeOrphan(c: LabelledContainer): Promise<void> {
-    if (workers.get(c.uuid)?.running) return;
+    if (workers.get(workerKey('container', c.uuid))?.running) return;
     // The log, not the read model, decides: only a container the log no longer places here goes.
     const s = await loadContainer(store, c.uuid);
     if (s.status !== null && s.status !== 'Deleted' && s.host === hostname) {
@@ -263,23 +323,58 @@ export function createHostActor(o: HostActorOptions): HostActor {
     log.info({ uuid: c.uuid, dockerId: c.dockerId, status: s.status }, 'orphan container removed');
   }
 
+  /** A capsule's containers with no desired capsule behind them: removed once the log confirms it is gone from here. */
+  async function removeCapsuleOrphan(capsuleUuid: string, members: readonly { dockerId: string; uuid: string }[]): Promise<void> {
+    if (workers.get(workerKey('capsule', capsuleUuid))?.running) return;
+    const s = await loadCapsule(store, capsuleUuid);
+    if (s.status !== null && s.status !== 'Deleted' && s.host === hostname) {
+      log.warn({ capsule: capsuleUuid, status: s.status, seq: s.seq }, 'labelled capsule is live in the log but not in the desired slice; keeping it');
+      return;
+    }
+    for (const m of members) await runtime.remove({ host: hostname, uuid: m.uuid, dockerId: m.dockerId });
+    log.info({ capsule: capsuleUuid, containers: members.length, status: s.status }, 'orphan capsule containers removed');
+  }
+
   async function doResync(): Promise<void> {
     if (!kv) return;
     const desired = new Set<string>();
+    const desiredCapsules = new Set<string>();
     const keys = await kv.keys(desiredHostFilter(hostname));
     for await (const k of keys) {
-      const uuid = containerOfKey(hostname, k);
-      if (uuid) desired.add(uuid);
+      const w = workOfKey(hostname, k);
+      if (w?.kind === 'container') desired.add(w.uuid);
+      else if (w?.kind === 'capsule') desiredCapsules.add(w.uuid);
     }
     const labelled = await runtime.list(hostname);
-    for (const uuid of desired) trigger(uuid);
-    const hd = diffHost(desired, labelled, suspects, clock().getTime(), graceMs);
+    for (const uuid of desired) trigger(uuid, 'container');
+    for (const uuid of desiredCapsules) trigger(uuid, 'capsule');
+    const now = clock().getTime();
+    // Containers of capsules belong to their capsule, never to the container orphan sweep.
+    const hd = diffHost(desired, labelled.filter((c) => !c.capsuleUuid), suspects, now, graceMs);
     suspects = hd.suspects;
     for (const c of hd.remove) {
       try {
         await removeOrphan(c);
       } catch (err) {
         log.warn({ uuid: c.uuid, err: (err as Error).message }, 'orphan removal failed');
+      }
+    }
+    const byCapsule = new Map<string, { dockerId: string; uuid: string }[]>();
+    for (const c of labelled) if (c.capsuleUuid) byCapsule.set(c.capsuleUuid, [...(byCapsule.get(c.capsuleUuid) ?? []), c]);
+    const hc = diffHost(desiredCapsules, [...byCapsule.keys()].map((uuid) => ({ uuid, dockerId: uuid })), capsuleSuspects, now, graceMs);
+    capsuleSuspects = hc.suspects;
+    for (const c of hc.remove) {
+      try {
+        await removeCapsuleOrphan(c.uuid, byCapsule.get(c.uuid) ?? []);
+      } catch (err) {
+        log.warn({ capsule: c.uuid, err: (err as Error).message }, 'orphan capsule removal failed');
+      }
+    }
+    if (resources) {
+      try {
+        await resources.collectNetworks(now, graceMs);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'network collection failed');
       }
     }
   }
@@ -296,7 +391,7 @@ export function createHostActor(o: HostActorOptions): HostActor {
   function subscribeEvents(): void {
     if (stopping) return;
     events = runtime.events(hostname, {
-      onEvent: (uuid) => trigger(uuid),
+      onEvent: (uuid, _action, capsuleUuid) => (capsuleUuid ? trigger(capsuleUuid, 'capsule') : trigger(uuid, 'container')),
       onClose: (err) => {
         if (stopping) return;
         log.warn({ err: (err as Error)?.message ?? String(err) }, 'docker event stream lost; resubscribing');
@@ -314,8 +409,8 @@ export function createHostActor(o: HostActorOptions): HostActor {
       try {
         watch = await kv.watch({ key: desiredHostFilter(hostname) });
         for await (const e of watch) {
-          const uuid = containerOfKey(hostname, e.key);
-          if (uuid) trigger(uuid);
+          const w = workOfKey(hostname, e.key);
+          if (w) trigger(w.uuid, w.kind);
         }
       } catch (err) {
         if (!stopping) log.warn({ err: (err as Error)?.message ?? String(err) }, 'desired watch failed');
@@ -336,7 +431,7 @@ export function createHostActor(o: HostActorOptions): HostActor {
       stopping = false;
       kv = await openDesiredBucket(o.nc);
       if (registry) void registry.start().catch((err: unknown) => log.error({ err }, 'registry failed'));
-      if (o.rpc !== false) rpc = createHostRpc({ nc: o.nc, hostname, runtime, log });
+      if (o.rpc !== false) rpc = createHostRpc({ nc: o.nc, hostname, runtime, log, ...(o.rpcExtras ? { extras: o.rpcExtras } : {}) });
       subscribeEvents();
       watchLoop = watchDesired();
       await resync();

@@ -1,6 +1,10 @@
 /** The host actor's configuration: the only place it reads the environment. */
 import os from 'node:os';
+import path from 'node:path';
 import { DEFAULT_AVAILABILITY_ZONE } from '../../domain/host.js';
+import { parseNetworkConfig, type NetworkConfig } from './network/index.js';
+import { parseVolumeConfig, type VolumeConfig } from './volume/index.js';
+import { CrashPoint } from './resources.js';
 
 export interface HostActorConfig {
   readonly hostname: string;
@@ -18,6 +22,18 @@ export interface HostActorConfig {
   /** There is no registry here: pulls stay off unless turned on. */
   readonly allowImagePull: boolean;
   readonly logLevel: string;
+  /** NETWORK_DRIVER and its settings (network/index.ts). */
+  readonly network: NetworkConfig;
+  /** VOLUME_DRIVER and its settings (volume/index.ts); volumes live under STATE_DIR. */
+  readonly volume: VolumeConfig;
+  /** SANDBOX_IMAGE: the capsule sandbox (default zun-base:latest). */
+  readonly sandboxImage: string;
+  /**
+   * Test hook, CRASH_AFTER=<point>: the actor kills itself with SIGKILL right
+   * after that step (network-created, volume-created, volume-attached,
+   * volume-mounted). Unset in production.
+   */
+  readonly crashAfter: CrashPoint | null;
 }
 
 export class ConfigError extends Error {
@@ -51,6 +67,11 @@ export function parseLabels(raw: string | undefined): Record<string, string> {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): HostActorConfig {
   const hostname = env['HOST_NAME'] || os.hostname();
+  const stateDir = env['STATE_DIR'] || `.data/host-actor/${hostname}`;
+  const crash = env['CRASH_AFTER']?.trim() || null;
+  if (crash !== null && !(Object.values(CrashPoint) as string[]).includes(crash)) {
+    throw new ConfigError(`CRASH_AFTER must be one of ${Object.values(CrashPoint).join(', ')}, not ${crash}`);
+  }
   return {
     hostname,
     natsUrl: env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
@@ -64,9 +85,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HostActorConfi
     labels: parseLabels(env['HOST_LABELS']),
     availabilityZone: env['AVAILABILITY_ZONE'] || DEFAULT_AVAILABILITY_ZONE,
     resyncSeconds: num(env, 'RESYNC_SECONDS', 0.1) ?? 10,
-    stateDir: env['STATE_DIR'] || `.data/host-actor/${hostname}`,
+    stateDir,
     leaseTtlSeconds: num(env, 'HOST_LEASE_TTL', 2) ?? 10,
     allowImagePull: /^(1|true|yes)$/i.test(env['ALLOW_IMAGE_PULL'] ?? ''),
     logLevel: env['LOG_LEVEL'] ?? 'info',
+    network: parseNetworkConfig(env),
+    // Absolute: mountpoints under it become Docker bind sources.
+    volume: parseVolumeConfig({ ...env, STATE_DIR: path.resolve(stateDir) }),
+    sandboxImage: env['SANDBOX_IMAGE'] || 'zun-base:latest',
+    crashAfter: crash as CrashPoint | null,
   };
 }

@@ -24,6 +24,8 @@
 import Docker from 'dockerode';
 import type { ContainerSpec } from '../../events/index.js';
 import type { DockerObservation, DockerState, LabelledContainer } from '../../domain/reconcile.js';
+import type { CapsuleDockerObservation } from '../../domain/capsule-reconcile.js';
+import type { CreateEndpoint } from './network/types.js';
 
 export const LABELS = {
   managed: 'zun.managed',
@@ -31,6 +33,10 @@ export const LABELS = {
   container: 'zun.container.uuid',
   capsule: 'zun.capsule.uuid',
   generation: 'zun.rebuild.generation',
+  /** Capsule containers: `sandbox`, `init` or `container`. */
+  capsuleRole: 'zun.capsule.role',
+  /** Capsule members: the member's name in the capsule spec. */
+  capsuleMember: 'zun.capsule.member',
 } as const;
 
 export const containerName = (uuid: string) => `zun-${uuid}`;
@@ -86,6 +92,45 @@ export interface CreateRequest {
   readonly spec: ContainerSpec;
   readonly image: string;
   readonly generation: number;
+  /** `<host path>:<container path>` bind mounts (volumes mounted on the host, injected files). */
+  readonly binds?: readonly string[];
+  /** The first network, from the network driver; absent: Docker's default bridge. */
+  readonly endpoint?: CreateEndpoint | null;
+}
+
+/** A capsule's sandbox or member container. */
+export interface MemberCreateRequest {
+  readonly host: string;
+  readonly capsuleUuid: string;
+  /** The container's uuid (the capsule's own uuid for the sandbox); its name is zun-<uuid>. */
+  readonly uuid: string;
+  readonly role: 'sandbox' | 'init' | 'container';
+  /** Member name in the capsule spec ('' for the sandbox). */
+  readonly member: string;
+  readonly image: string;
+  readonly command: readonly string[];
+  readonly environment: Readonly<Record<string, string>>;
+  readonly workdir: string | null;
+  readonly hostname: string | null;
+  readonly tty: boolean;
+  readonly interactive: boolean;
+  readonly exposedPorts: readonly string[];
+  /** vCPUs; null: unlimited. */
+  readonly cpu: number | null;
+  /** MiB; null: unlimited. */
+  readonly memory: number | null;
+  readonly binds: readonly string[];
+  /** Sandbox: its network. Members: null (they join the sandbox's namespaces). */
+  readonly endpoint: CreateEndpoint | null;
+  /** Members: the sandbox's Docker id. */
+  readonly sandboxId: string | null;
+}
+
+/** A container of a capsule as found on this host. */
+export interface CapsuleContainer extends CapsuleDockerObservation {
+  readonly uuid: string;
+  readonly role: 'sandbox' | 'init' | 'container';
+  readonly member: string;
 }
 
 export interface LogsOptions {
@@ -141,8 +186,8 @@ export interface EventSubscription {
 }
 
 export interface EventHandlers {
-  /** A Docker event for the container labelled with `uuid`. */
-  onEvent(uuid: string, action: string): void;
+  /** A Docker event for the container labelled with `uuid` (and `capsuleUuid` for a capsule's containers). */
+  onEvent(uuid: string, action: string, capsuleUuid?: string | null): void;
   /** The stream ended or failed; the caller resubscribes. */
   onClose(err: unknown): void;
 }
@@ -160,6 +205,10 @@ export interface ContainerRuntime {
   pull(image: string): Promise<void>;
   /** Creates `zun-<uuid>` with our labels; adopts an existing one of ours (name conflict). Returns its id. */
   create(req: CreateRequest): Promise<string>;
+  /** Creates a capsule's sandbox or member `zun-<uuid>`, like `create`. Returns its id. */
+  createMember(req: MemberCreateRequest): Promise<string>;
+  /** The containers labelled with the capsule's uuid on this host, inspected. */
+  listCapsule(host: string, capsuleUuid: string): Promise<CapsuleContainer[]>;
   start(ref: ContainerRef): Promise<void>;
   stop(ref: ContainerRef, timeoutSeconds: number): Promise<void>;
   pause(ref: ContainerRef): Promise<void>;
@@ -224,15 +273,55 @@ export function createOptions(req: CreateRequest): Docker.ContainerCreateOptions
           },
         }
       : {}),
+    ...(req.endpoint?.macAddress ? { MacAddress: req.endpoint.macAddress } : {}),
     HostConfig: {
       Init: true,
       Memory: memory,
       MemorySwap: 2 * memory,
       NanoCpus: Math.round(spec.cpu * 1e9),
-      NetworkMode: 'bridge',
+      NetworkMode: req.endpoint?.networkMode ?? 'bridge',
       Privileged: spec.privileged,
       ...(spec.runtime ? { Runtime: spec.runtime } : {}),
+      ...(req.binds && req.binds.length > 0 ? { Binds: [...req.binds] } : {}),
     },
+    ...(req.endpoint ? { NetworkingConfig: { EndpointsConfig: req.endpoint.endpointsConfig as Docker.EndpointsConfig } } : {}),
+  };
+}
+
+/** The sandbox's command: the base image sleeping for ever, leaving at once on SIGTERM. */
+export const SANDBOX_COMMAND = ['sh', '-c', "trap 'exit 0' TERM; while :; do sleep 3600 & wait; done"] as const;
+
+/** Docker's create body for a capsule's sandbox or member. */
+export function memberCreateOptions(req: MemberCreateRequest): Docker.ContainerCreateOptions {
+  const memory = req.memory !== null ? Math.round(req.memory * MiB) : null;
+  const exposed = Object.fromEntries(req.exposedPorts.map((p) => [p.includes('/') ? p : `${p}/tcp`, {}]));
+  const ns = req.sandboxId ? `container:${req.sandboxId}` : null;
+  return {
+    name: containerName(req.uuid),
+    Image: req.image,
+    ...(req.command.length > 0 ? { Cmd: [...req.command] } : {}),
+    Env: Object.entries(req.environment).map(([k, v]) => `${k}=${v}`),
+    ...(req.workdir ? { WorkingDir: req.workdir } : {}),
+    // A member shares the sandbox's UTS namespace? No: Docker forbids Hostname with container: network mode.
+    ...(req.hostname && !ns ? { Hostname: req.hostname } : {}),
+    Labels: {
+      ...ownLabels({ host: req.host, uuid: req.uuid, capsuleUuid: req.capsuleUuid, generation: 0 }),
+      [LABELS.capsuleRole]: req.role,
+      [LABELS.capsuleMember]: req.member,
+    },
+    Tty: req.tty,
+    OpenStdin: req.interactive,
+    ...(Object.keys(exposed).length > 0 && !ns ? { ExposedPorts: exposed } : {}),
+    ...(req.endpoint?.macAddress ? { MacAddress: req.endpoint.macAddress } : {}),
+    HostConfig: {
+      Init: true,
+      ...(memory !== null ? { Memory: memory, MemorySwap: 2 * memory } : {}),
+      ...(req.cpu !== null ? { NanoCpus: Math.round(req.cpu * 1e9) } : {}),
+      NetworkMode: ns ?? req.endpoint?.networkMode ?? 'bridge',
+      ...(ns ? { IpcMode: ns } : { IpcMode: 'shareable' }),
+      ...(req.binds.length > 0 ? { Binds: [...req.binds] } : {}),
+    },
+    ...(req.endpoint && !ns ? { NetworkingConfig: { EndpointsConfig: req.endpoint.endpointsConfig as Docker.EndpointsConfig } } : {}),
   };
 }
 
@@ -332,6 +421,22 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     }
   }
 
+  /** Creates; on a name conflict adopts the existing container if it is ours (a create whose record was lost), else refuses. */
+  async function createOrAdopt(host: string, uuid: string, options: Docker.ContainerCreateOptions): Promise<string> {
+    try {
+      const c = await docker.createContainer(options);
+      return c.id;
+    } catch (err) {
+      const e = toRuntimeError(err, `create ${containerName(uuid)}`);
+      if (e.code !== RuntimeErrorCode.conflict) throw e;
+      const info = await call(`inspect ${containerName(uuid)}`, () => docker.getContainer(containerName(uuid)).inspect());
+      if (!isOurs(info.Config?.Labels, host, uuid)) {
+        throw new RuntimeError(RuntimeErrorCode.notOurs, `the name ${containerName(uuid)} is taken by a container not managed by ${host}`);
+      }
+      return info.Id;
+    }
+  }
+
   /** The container behind `ref`, after checking it is still ours. */
   async function owned(ref: ContainerRef): Promise<{ c: Docker.Container; info: Docker.ContainerInspectInfo }> {
     const c = docker.getContainer(ref.dockerId);
@@ -400,20 +505,38 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
       });
     },
 
-    async create(req) {
-      try {
-        const c = await docker.createContainer(createOptions(req));
-        return c.id;
-      } catch (err) {
-        const e = toRuntimeError(err, `create ${containerName(req.uuid)}`);
-        if (e.code !== RuntimeErrorCode.conflict) throw e;
-        // The name is taken. Ours (a create whose record was lost): adopt it. Anyone else's: refuse.
-        const info = await call(`inspect ${containerName(req.uuid)}`, () => docker.getContainer(containerName(req.uuid)).inspect());
-        if (!isOurs(info.Config?.Labels, req.host, req.uuid)) {
-          throw new RuntimeError(RuntimeErrorCode.notOurs, `the name ${containerName(req.uuid)} is taken by a container not managed by ${req.host}`);
+    create(req) {
+      return createOrAdopt(req.host, req.uuid, createOptions(req));
+    },
+
+    createMember(req) {
+      return createOrAdopt(req.host, req.uuid, memberCreateOptions(req));
+    },
+
+    async listCapsule(host, capsuleUuid) {
+      const items = await call('list containers', () =>
+        docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`, `${LABELS.host}=${host}`, `${LABELS.capsule}=${capsuleUuid}`] } }),
+      );
+      const out: CapsuleContainer[] = [];
+      for (const item of items.filter((i) => isOurs(i.Labels, host) && i.Labels[LABELS.capsule] === capsuleUuid)) {
+        try {
+          const info = await docker.getContainer(item.Id).inspect();
+          const labels = info.Config?.Labels ?? {};
+          const role = labels[LABELS.capsuleRole];
+          out.push({
+            dockerId: info.Id,
+            uuid: labels[LABELS.container] ?? '',
+            role: role === 'sandbox' || role === 'init' ? role : 'container',
+            member: labels[LABELS.capsuleMember] ?? '',
+            state: asDockerState(info.State?.Status),
+            exitCode: info.State?.ExitCode ?? 0,
+          });
+        } catch (err) {
+          if ((err as DockerodeError)?.statusCode === 404) continue;
+          throw toRuntimeError(err, `inspect ${item.Id}`);
         }
-        return info.Id;
       }
+      return out;
     },
 
     async start(ref) {
@@ -561,7 +684,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
               try {
                 const ev = JSON.parse(line) as { Action?: string; Actor?: { Attributes?: Record<string, string> } };
                 const attrs = ev.Actor?.Attributes ?? {};
-                if (isOurs(attrs, host) && attrs[LABELS.container]) handlers.onEvent(attrs[LABELS.container]!, ev.Action ?? '');
+                if (isOurs(attrs, host) && attrs[LABELS.container]) handlers.onEvent(attrs[LABELS.container]!, ev.Action ?? '', attrs[LABELS.capsule] ?? null);
               } catch {
                 // a malformed line: the periodic resync covers whatever it said
               }

@@ -12,13 +12,36 @@ import { ensureStream } from '../platform/stream.js';
 import { createJetStreamEventStore } from '../platform/jetstream-eventstore.js';
 import { createHostActor } from './actor.js';
 import { loadConfig } from './config.js';
+import Docker from 'dockerode';
 import { createDockerRuntime } from './docker.js';
+import { createNetworkDriver } from './network/index.js';
+import { createVolumeDriver } from './volume/index.js';
+import { createHostResources } from './resources.js';
+import { createRpcExtras } from './rpc-extras.js';
 
 const config = loadConfig();
 const log = createLogger('host-actor', config.logLevel).child({ host: config.hostname });
 const nc = await connectNats({ servers: config.natsUrl, name: `host-actor:${config.hostname}`, log, waitOnFirstConnect: true });
 await ensureStream(await jetstreamManager(nc), {});
 const etcd = new Etcd3({ hosts: [...config.etcdEndpoints] });
+const docker = new Docker({ socketPath: config.dockerSocket });
+const { volumes, bindFiles } = createVolumeDriver(config.volume, { host: config.hostname, log });
+const resources = createHostResources({
+  hostname: config.hostname,
+  store: createJetStreamEventStore({ nc }),
+  newId: randomUUID,
+  clock: () => new Date(),
+  log,
+  network: createNetworkDriver(config.network, { docker, host: config.hostname, log }),
+  volumes,
+  bindFiles,
+  // Test hook (CRASH_AFTER): die right after this step, as kill -9 would.
+  crash: (point) => {
+    if (point !== config.crashAfter) return;
+    log.warn({ point }, 'CRASH_AFTER: killing this process now');
+    process.kill(process.pid, 'SIGKILL');
+  },
+});
 const actor = createHostActor({
   hostname: config.hostname,
   nc,
@@ -28,6 +51,9 @@ const actor = createHostActor({
   clock: () => new Date(),
   newId: randomUUID,
   resyncMs: config.resyncSeconds * 1000,
+  resources,
+  sandboxImage: config.sandboxImage,
+  rpcExtras: createRpcExtras({ nc, hostname: config.hostname, log, socketPath: config.dockerSocket }),
   etcd,
   registration: {
     ttlSeconds: config.leaseTtlSeconds,

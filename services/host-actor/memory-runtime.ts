@@ -16,8 +16,10 @@ import {
   isOurs,
   ownLabels,
   type ContainerRef,
+  type CapsuleContainer,
   type ContainerRuntime,
   type CreateRequest,
+  type MemberCreateRequest,
   type EventHandlers,
   type RuntimeContainer,
 } from './docker.js';
@@ -34,9 +36,13 @@ export interface MemoryContainer {
   memoryMiB: number;
   created: number;
   logs: string;
+  /** What the create request asked for, for assertions. */
+  binds?: readonly string[];
+  networkMode?: string;
+  ipcMode?: string;
 }
 
-type Op = 'create' | 'start' | 'stop' | 'pause' | 'unpause' | 'kill' | 'restart' | 'remove' | 'update' | 'pull' | 'find' | 'list';
+type Op = 'createMember' | 'create' | 'start' | 'stop' | 'pause' | 'unpause' | 'kill' | 'restart' | 'remove' | 'update' | 'pull' | 'find' | 'list';
 
 export interface MemoryRuntime extends ContainerRuntime {
   /** Every container, ours or not. */
@@ -76,7 +82,7 @@ export function createMemoryRuntime(opts: { images?: readonly string[] } = {}): 
   };
   const emit = (c: MemoryContainer, action: string) => {
     for (const s of subscribers) {
-      if (isOurs(c.labels, s.host) && c.labels[LABELS.container]) s.h.onEvent(c.labels[LABELS.container]!, action);
+      if (isOurs(c.labels, s.host) && c.labels[LABELS.container]) s.h.onEvent(c.labels[LABELS.container]!, action, c.labels[LABELS.capsule] ?? null);
     }
   };
   const notFound = (id: string) => new RuntimeError(RuntimeErrorCode.notFound, `No such container: ${id}`, 404);
@@ -193,7 +199,55 @@ export function createMemoryRuntime(opts: { images?: readonly string[] } = {}): 
         image: req.image,
         cpu: req.spec.cpu,
         memoryMiB: req.spec.memory,
+        binds: req.binds ?? [],
+        networkMode: req.endpoint?.networkMode ?? 'bridge',
       }).id;
+    },
+    async createMember(req: MemberCreateRequest) {
+      fail('createMember', null);
+      const name = containerName(req.uuid);
+      const taken = [...byId.values()].find((c) => c.name === name);
+      if (taken) {
+        if (!isOurs(taken.labels, req.host, req.uuid)) {
+          throw new RuntimeError(RuntimeErrorCode.notOurs, `the name ${name} is taken by a container not managed by ${req.host}`);
+        }
+        return taken.id;
+      }
+      if (!images.has(req.image)) throw new RuntimeError(RuntimeErrorCode.imageNotFound, `No such image: ${req.image}`, 404);
+      if (req.sandboxId && byId.get(req.sandboxId)?.state !== 'running') {
+        throw conflict(`cannot join the network of a non running container: ${req.sandboxId}`);
+      }
+      const ns = req.sandboxId ? `container:${req.sandboxId}` : null;
+      return put({
+        name,
+        labels: {
+          ...ownLabels({ host: req.host, uuid: req.uuid, capsuleUuid: req.capsuleUuid, generation: 0 }),
+          [LABELS.capsuleRole]: req.role,
+          [LABELS.capsuleMember]: req.member,
+        },
+        image: req.image,
+        cpu: req.cpu ?? 0,
+        memoryMiB: req.memory ?? 0,
+        binds: req.binds,
+        networkMode: ns ?? req.endpoint?.networkMode ?? 'bridge',
+        ipcMode: ns ?? 'shareable',
+      }).id;
+    },
+    async listCapsule(host, capsuleUuid) {
+      fail('list', null);
+      return [...byId.values()]
+        .filter((c) => isOurs(c.labels, host) && c.labels[LABELS.capsule] === capsuleUuid)
+        .map((c): CapsuleContainer => {
+          const role = c.labels[LABELS.capsuleRole];
+          return {
+            dockerId: c.id,
+            uuid: c.labels[LABELS.container] ?? '',
+            role: role === 'sandbox' || role === 'init' ? role : 'container',
+            member: c.labels[LABELS.capsuleMember] ?? '',
+            state: c.state,
+            exitCode: c.exitCode,
+          };
+        });
     },
     async start(ref) {
       fail('start', ref.dockerId);

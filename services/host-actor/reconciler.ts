@@ -19,9 +19,20 @@
  * - A start that the restart policy asked for (an unexpected exit) is backed
  *   off when the container keeps dying within 10 s: 250 ms doubling to 10 s,
  *   like Docker's own restart manager. A start the user asked for is not.
+ * - Volumes and networks (resources.ts): before a create (or rebuild) the
+ *   container's volumes are created, attached and mounted and its first
+ *   network made ready, so the Docker create carries the Binds and the
+ *   endpoint; before a start the mounts are checked again (a host reboot
+ *   loses them). Before ContainerDeleted is recorded the mounts are let go
+ *   of (auto-remove volumes deleted), so a crash anywhere in between only
+ *   means the pass runs again. Once the container's own diff is empty, the
+ *   network diff (domain/network-reconcile.ts) connects, disconnects and
+ *   records addresses.
  */
-import type { ContainerObservation } from '../../events/index.js';
-import type { ContainerState } from '../../domain/container.js';
+import type { ContainerObservation, ContainerSpec } from '../../events/index.js';
+import type { NetworkRef } from '../../events/network.js';
+import { desiredNets, observedNetworks, type ContainerState } from '../../domain/container.js';
+import { diffContainerNetworks, networksApply } from '../../domain/network-reconcile.js';
 import {
   completionOf,
   diffContainer,
@@ -33,6 +44,7 @@ import { executeContainerCommand } from '../platform/commands.js';
 import type { EventStore } from '../platform/eventstore.js';
 import type { Logger } from '../platform/log.js';
 import { RuntimeError, RuntimeErrorCode, type ContainerRuntime } from './docker.js';
+import { terminalResourceError, type ConsumerMount, type HostResources } from './resources.js';
 
 export interface ReconcilerDeps {
   readonly hostname: string;
@@ -43,6 +55,26 @@ export interface ReconcilerDeps {
   readonly newId: () => string;
   /** Diff/act rounds per pass before giving up and asking for a retry (default 12). */
   readonly maxSteps?: number;
+  /** Networks and volumes; without it, containers get Docker's default bridge and no mounts. */
+  readonly resources?: HostResources | null;
+}
+
+/** The resolved mounts of a container spec (mounts from before volumes were resolved are skipped). */
+export function mountsOf(spec: ContainerSpec | null): ConsumerMount[] {
+  if (!spec) return [];
+  return spec.mounts
+    .filter((m) => m.volumeId)
+    .map((m) => ({
+      kind: m.type,
+      volumeId: m.volumeId!,
+      destination: m.destination,
+      ...(m.type === 'bind' ? { contentBase64: m.source ?? '' } : {}),
+    }));
+}
+
+/** Every network the container wants or is recorded on, resolved. */
+function knownNetworks(s: ContainerState): NetworkRef[] {
+  return desiredNets(s).flatMap((n) => (n.resolved ? [n.resolved] : []));
 }
 
 /** What a worker keeps between passes for one container. */
@@ -76,6 +108,7 @@ type Performed = { ok: true; dockerId: string | null } | { ok: false; error: Run
 export function createReconciler(deps: ReconcilerDeps) {
   const { hostname, runtime, store, clock, newId } = deps;
   const maxSteps = deps.maxSteps ?? 12;
+  const resources = deps.resources ?? null;
   const commandDeps = { store, newId, now: clock };
 
   async function record(state: ContainerState, observation: ContainerObservation, log: Logger): Promise<ContainerState> {
@@ -102,10 +135,14 @@ export function createReconciler(deps: ReconcilerDeps) {
         case 'rebuild': {
           if (a.type === 'rebuild' && a.dockerId) await runtime.remove(ref(a.dockerId));
           await ensureImage(a.image, a.pullPolicy, log);
-          const dockerId = await runtime.create({ host: hostname, uuid, spec: state.spec!, image: a.image, generation: a.generation });
+          const binds = resources ? await resources.prepareMounts(uuid, mountsOf(state.spec)) : [];
+          const endpoint = resources ? await resources.endpointFor(uuid, desiredNets(state)) : null;
+          const dockerId = await runtime.create({ host: hostname, uuid, spec: state.spec!, image: a.image, generation: a.generation, binds, endpoint });
           return { ok: true, dockerId };
         }
         case 'start':
+          // Mounts do not survive a host reboot: make sure they are there (a no-op when they are).
+          if (resources) await resources.prepareMounts(uuid, mountsOf(state.spec));
           await runtime.start(ref(a.dockerId));
           break;
         case 'stop':
@@ -133,8 +170,52 @@ export function createReconciler(deps: ReconcilerDeps) {
       return { ok: true, dockerId: 'dockerId' in a ? a.dockerId : null };
     } catch (err) {
       if (err instanceof RuntimeError) return { ok: false, error: err };
+      if (terminalResourceError(err)) {
+        return { ok: false, error: new RuntimeError(RuntimeErrorCode.docker, (err as Error).message, null, { cause: err }) };
+      }
       throw err;
     }
+  }
+
+  /**
+   * The network diff, once the container's own diff is empty. Connect and
+   * disconnect failures are retried with back-off (not recorded: a network
+   * that cannot be joined does not make the container an Error).
+   */
+  async function syncNetworks(initial: ContainerState, dockerId: string, log: Logger): Promise<{ state: ContainerState; retry: boolean }> {
+    let state = initial;
+    if (!resources?.network || !networksApply(state)) return { state, retry: false };
+    const uuid = state.uuid;
+    for (let step = 0; step < maxSteps; step++) {
+      const known = [...knownNetworks(state), ...recordedRefs(state)];
+      const connected = await resources.connectedNetworks(dockerId, uuid, known);
+      const actions = diffContainerNetworks(state, connected);
+      if (actions.length === 0) return { state, retry: false };
+      for (const a of actions) {
+        try {
+          if (a.type === 'record') {
+            const before = state.seq;
+            state = await record(state, a.observation, log);
+            if (state.seq === before) return { state, retry: false };
+          } else if (a.type === 'connect') {
+            await resources.connect({ dockerId, uuid }, a.net);
+            log.info({ network: a.net.resolved?.id }, 'network connected');
+          } else {
+            await resources.disconnect({ dockerId, uuid }, a.network, known);
+            log.info({ network: a.network }, 'network disconnected');
+          }
+        } catch (err) {
+          log.warn({ action: a.type, err: (err as Error)?.message ?? String(err) }, 'network step failed');
+          return { state, retry: true };
+        }
+      }
+    }
+    return { state, retry: true };
+  }
+
+  /** Networks recorded on the container but no longer wanted: enough to find and disconnect them. */
+  function recordedRefs(s: ContainerState): NetworkRef[] {
+    return Object.entries(observedNetworks(s)).map(([id, n]) => ({ id, neutronNetId: n.neutronNetId, name: id, projectId: s.projectId ?? '', cidr: null, gateway: null }));
   }
 
   async function ensureImage(image: string, policy: Parameters<typeof pullPlan>[0], log: Logger): Promise<void> {
@@ -171,12 +252,22 @@ export function createReconciler(deps: ReconcilerDeps) {
       const docker: DockerObservation | null = await runtime.find(hostname, uuid);
       const actions = diffContainer(state, docker);
       if (actions.length === 0) {
+        if (docker) {
+          const net = await syncNetworks(state, docker.dockerId, log);
+          state = net.state;
+          if (net.retry) {
+            mem.failures++;
+            return { state, retryInMs: failureBackoff(mem.failures) };
+          }
+        }
         mem.failures = 0;
         mem.conflicts = 0;
         return { state, retryInMs: null };
       }
       for (const a of actions) {
         if (a.type === 'record') {
+          // The volumes go before the record that drops the container from this host's slice.
+          if (a.observation.type === 'ContainerDeleted' && resources) await resources.releaseMounts(uuid, mountsOf(state.spec));
           const before = state.seq;
           state = await record(state, a.observation, log);
           if (state.seq === before) {

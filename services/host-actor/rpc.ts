@@ -13,6 +13,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { encodeToken } from '../../events/index.js';
 import type { Logger } from '../platform/log.js';
 import { RuntimeError, RuntimeErrorCode, containerName, type ContainerRuntime, type RawStats } from './docker.js';
+import { handleExtraRpc, isExtraOp, type RpcExtras } from './rpc-extras.js';
 
 export const hostRpcSubject = (hostname: string) => `zun.host.${encodeToken(hostname)}.rpc`;
 
@@ -166,10 +167,18 @@ function fail(code: HostRpcErrorCode, message: string): HostRpcReply<never> {
 export interface RpcDeps {
   readonly hostname: string;
   readonly runtime: ContainerRuntime;
+  /** Archives, streams, resizes and images (rpc-extras.ts); absent: those ops are refused. */
+  readonly extras?: RpcExtras;
 }
 
 /** Answers one request. Never throws: every failure is a coded reply. */
 export async function handleRpc(req: HostRpcRequest, deps: RpcDeps): Promise<HostRpcReply> {
+  const extra: unknown = req;
+  if (isExtraOp(extra)) {
+    return deps.extras
+      ? (handleExtraRpc(extra, { ...deps, extras: deps.extras }) as Promise<HostRpcReply>)
+      : fail(HostRpcErrorCode.badRequest, `op ${extra.op} is not served on this host`);
+  }
   try {
     if (!req || typeof req !== 'object' || typeof req.uuid !== 'string' || !req.uuid) throw new BadRequest('uuid is required');
     const found = await deps.runtime.find(deps.hostname, req.uuid);
@@ -227,7 +236,7 @@ export interface HostRpc {
 }
 
 /** Serves the host's RPC subject until stopped; requests are handled concurrently. */
-export function createHostRpc(o: { nc: NatsConnection; hostname: string; runtime: ContainerRuntime; log: Logger }): HostRpc {
+export function createHostRpc(o: { nc: NatsConnection; hostname: string; runtime: ContainerRuntime; log: Logger; extras?: RpcExtras }): HostRpc {
   const log = o.log.child({ component: 'rpc' });
   const subject = hostRpcSubject(o.hostname);
   const sub: Subscription = o.nc.subscribe(subject, {
@@ -255,6 +264,7 @@ export function createHostRpc(o: { nc: NatsConnection; hostname: string; runtime
   return {
     async stop() {
       sub.unsubscribe();
+      await o.extras?.close();
     },
   };
 }

@@ -14,6 +14,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STREAM_NAME } from '../../events/index.js';
+import { loadConfig } from '../../services/gateway/config.js';
 import { startGateway, type Gateway } from '../../services/gateway/server.js';
 import { executeContainerCommand } from '../../services/platform/commands.js';
 import { createJetStreamEventStore } from '../../services/platform/jetstream-eventstore.js';
@@ -66,7 +67,8 @@ beforeAll(async () => {
   gateway = await startGateway({
     nc,
     log,
-    config: { host: '127.0.0.1', port: 0, baseUrl: undefined, defaultProjectId: 'default', defaultUserId: 'admin', defaultRoles: ['admin'] },
+    // noauth, explicitly (identity is exercised in test/integration/identity-cli.test.ts).
+    config: { host: '127.0.0.1', port: 0, baseUrl: undefined, auth: loadConfig({ AUTH_MODE: 'noauth', GATEWAY_SECRET: 'gateway-it-secret-of-at-least-32-bytes' }).auth },
     readModelTimings: { retryMs: 100, readyTimeoutMs: 300 },
   });
 });

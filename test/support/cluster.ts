@@ -96,6 +96,8 @@ export async function startCluster(opts: {
   hosts?: readonly string[];
   placements?: number;
   env?: Record<string, string>;
+  /** Extra environment for the gateway only (e.g. AUTH_MODE=local with an AUTH_FILE). */
+  gatewayEnv?: Record<string, string>;
   hostEnv?: Record<string, string>;
 } = {}): Promise<Cluster> {
   const nats = await startNats();
@@ -108,7 +110,8 @@ export async function startCluster(opts: {
     services.set(name, p);
     return p;
   };
-  add('gateway', 'services/gateway/main.ts', { GATEWAY_PORT: String(gatewayPort), GATEWAY_HOST: '127.0.0.1' });
+  // noauth, explicitly: these tests drive the API without tokens (identity has its own tests).
+  add('gateway', 'services/gateway/main.ts', { GATEWAY_PORT: String(gatewayPort), GATEWAY_HOST: '127.0.0.1', AUTH_MODE: 'noauth', ...(opts.gatewayEnv ?? {}) });
   add('projector', 'services/projector/main.ts');
   const cluster: Cluster = {
     natsUrl: nats.url,

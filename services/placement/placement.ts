@@ -1,0 +1,556 @@
+/**
+ * The placement service: one elected leader places every container and
+ * capsule that needs a host, commits the claims to the ledger (fenced), then
+ * tells each consumer where it runs.
+ *
+ * As leader (one "term"):
+ *  1. fold the whole stream once (readBatches): containers, capsules, ledger;
+ *  2. reconcile by level: pending consumers are queued, claimed-but-not-yet-
+ *     scheduled ones are scheduled from the ledger, claims of deleted or
+ *     failed consumers are released, consumers on hosts missing from the
+ *     registry are marked lost;
+ *  3. tail the stream from there (an ordered consumer) and react to each event
+ *     the same way; a single pump plans batches (up to batchSize, or after
+ *     batchDelayMs), commits them through the ledger writer (fenced, re-planned
+ *     on conflicts), and dispatches the per-consumer commands (many in flight).
+ *
+ * Ordering and idempotency: the ledger is written by the pump only, one
+ * append at a time. Per-consumer commands carry ids derived from what they
+ * were decided on (the claim's commit sequence, the consumer's sequence), so a
+ * retry — by this leader or the next — never appends twice; and every append
+ * is fenced, so a deposed leader's late appends fail instead of doing harm.
+ * The view folds its own appends at once and skips them when the tail brings
+ * them back (sequences at or below what it holds).
+ *
+ * When the term ends (leadership lost, stop()), the pump and the tail stop at
+ * once; commands already in flight finish, nothing new is started.
+ */
+import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Etcd3 } from 'etcd3';
+import {
+  STREAM_NAME,
+  decodeEvent,
+  type CapsuleEvent,
+  type ContainerEvent,
+  type PlacementEvent,
+  type RecordedEvent,
+} from '../../events/index.js';
+import { evolveContainer, initialContainerState, type ContainerState } from '../../domain/container.js';
+import { evolveCapsule, initialCapsuleState, type CapsuleState } from '../../domain/capsule.js';
+import {
+  applyLedgerEvent,
+  capsuleNeedsPlacement,
+  claimIsOrphaned,
+  containerNeedsPlacement,
+  initialLedger,
+  requestFromCapsule,
+  requestFromContainer,
+  type ConsumerKind,
+  type LedgerClaim,
+  type MutableLedger,
+  type PlacementRequest,
+  type Weigher,
+} from '../../domain/placement.js';
+import type { EventStore } from '../platform/eventstore.js';
+import { readBatches } from '../platform/jetstream-eventstore.js';
+import type { Logger } from '../platform/log.js';
+import { commitBatch, releaseClaims, type LedgerDeps } from './ledger.js';
+import { failScheduling, markHostLost, scheduleClaim, type PlacementCommandDeps } from './consumers.js';
+import { createEtcdElection, type Election, type LeaderTerm } from './election.js';
+import { createHostRegistryView, type HostChange, type PlacementHostRegistry } from './registry.js';
+
+export const ELECTION_NAME = 'zun-placement';
+
+export interface PlacementOptions {
+  readonly nc: NatsConnection;
+  readonly store: EventStore;
+  readonly etcd: Etcd3;
+  readonly log: Logger;
+  readonly clock: () => Date;
+  readonly newId: () => string;
+  readonly weigher: Weigher;
+  readonly domain: string;
+  readonly instanceId: string;
+  readonly electionTtlSeconds?: number;
+  readonly batchSize?: number;
+  readonly batchDelayMs?: number;
+  /** Per-consumer commands in flight at once (default 2048, at least batchSize). */
+  readonly maxInFlight?: number;
+  readonly streamName?: string;
+  /** Injected for tests; by default built on `etcd`. */
+  readonly registry?: PlacementHostRegistry;
+  readonly election?: Election;
+}
+
+export interface PlacementStats {
+  readonly terms: number;
+  readonly placed: number;
+  readonly failed: number;
+  readonly released: number;
+  readonly lost: number;
+  readonly conflicts: number;
+  readonly commits: number;
+}
+
+export interface PlacementService {
+  /** Starts the registry view and campaigns; resolves once campaigning (not once elected). */
+  start(): Promise<void>;
+  /** Stops placing at once, then leaves the election (resigning by default). */
+  stop(opts?: { resign?: boolean }): Promise<void>;
+  isLeader(): boolean;
+  stats(): PlacementStats;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+type Consumer = ContainerState | CapsuleState;
+
+export function createPlacement(o: PlacementOptions): PlacementService {
+  const log = o.log.child({ component: 'placement', instance: o.instanceId, domain: o.domain });
+  const registry = o.registry ?? createHostRegistryView({ etcd: o.etcd, log });
+  const election =
+    o.election ??
+    createEtcdElection({ etcd: o.etcd, name: ELECTION_NAME, instanceId: o.instanceId, ttlSeconds: o.electionTtlSeconds ?? 5, log });
+  const stats = { terms: 0, placed: 0, failed: 0, released: 0, lost: 0, conflicts: 0, commits: 0 };
+  let session: Session | null = null;
+  let unsubscribe: (() => void) | null = null;
+
+  const ledgerDeps: LedgerDeps = { store: o.store, domain: o.domain, newId: o.newId, now: o.clock };
+  const cmdDeps: PlacementCommandDeps = { store: o.store, newId: o.newId, now: o.clock, domain: o.domain };
+
+  /** Everything one term knows and does; dropped when the term ends. */
+  class Session {
+    readonly ledger: MutableLedger = initialLedger();
+    readonly containers = new Map<string, ContainerState>();
+    readonly capsules = new Map<string, CapsuleState>();
+    /** Consumers known deleted (their states are dropped). */
+    readonly deleted = new Set<string>();
+    lastSeq = 0;
+    /** Waiting for a plan, in arrival order. */
+    readonly pending = new Map<string, ConsumerKind>();
+    readonly releases = new Set<string>();
+    /** Consumers with a command in flight: not planned, released or marked again meanwhile. */
+    readonly busy = new Set<string>();
+    inFlight = 0;
+    private wakePump: (() => void) | null = null;
+    private slotFreed: (() => void) | null = null;
+    private tail: ConsumerMessages | null = null;
+    readonly log: Logger;
+
+    constructor(readonly term: LeaderTerm) {
+      this.log = log.child({ term: term.number });
+      // One listener for the whole term: every wait below ends when the term does.
+      term.signal.addEventListener(
+        'abort',
+        () => {
+          this.wake();
+          this.freeSlot();
+        },
+        { once: true },
+      );
+    }
+
+    private freeSlot(): void {
+      const f = this.slotFreed;
+      this.slotFreed = null;
+      f?.();
+    }
+
+    get active(): boolean {
+      return !this.term.signal.aborted && session === this;
+    }
+
+    wake(): void {
+      const w = this.wakePump;
+      this.wakePump = null;
+      w?.();
+    }
+
+    consumer(kind: ConsumerKind, id: string): Consumer | undefined {
+      return kind === 'container' ? this.containers.get(id) : this.capsules.get(id);
+    }
+
+    /** The consumer as claimIsOrphaned needs it: deleted ones are tombstones. */
+    consumerOf(claim: LedgerClaim): Consumer | undefined {
+      if (this.deleted.has(claim.id)) {
+        return claim.kind === 'container'
+          ? { ...initialContainerState(claim.id), status: 'Deleted' }
+          : { ...initialCapsuleState(claim.id), status: 'Deleted' };
+      }
+      return this.consumer(claim.kind, claim.id);
+    }
+
+    needsPlacement(kind: ConsumerKind, s: Consumer): boolean {
+      return kind === 'container' ? containerNeedsPlacement(s as ContainerState) : capsuleNeedsPlacement(s as CapsuleState);
+    }
+
+    // ---- the fold ---------------------------------------------------------
+
+    /** Folds one event; returns the consumer it touched, if any. Skips what is already folded. */
+    fold(e: RecordedEvent): { kind: ConsumerKind; id: string } | 'ledger' | null {
+      if (e.seq > this.lastSeq) this.lastSeq = e.seq;
+      switch (e.aggregateKind) {
+        case 'placement': {
+          if (e.aggregateId !== o.domain) return null;
+          const before = this.ledger.seq;
+          applyLedgerEvent(this.ledger, e as RecordedEvent<PlacementEvent>);
+          return this.ledger.seq !== before ? 'ledger' : null;
+        }
+        case 'container': {
+          if (this.deleted.has(e.aggregateId)) return null;
+          const s = this.containers.get(e.aggregateId) ?? initialContainerState(e.aggregateId);
+          if (e.seq <= s.seq) return null;
+          const next = evolveContainer(s, e as RecordedEvent<ContainerEvent>);
+          this.setConsumer('container', e.aggregateId, next);
+          return { kind: 'container', id: e.aggregateId };
+        }
+        case 'capsule': {
+          if (this.deleted.has(e.aggregateId)) return null;
+          const s = this.capsules.get(e.aggregateId) ?? initialCapsuleState(e.aggregateId);
+          if (e.seq <= s.seq) return null;
+          const next = evolveCapsule(s, e as RecordedEvent<CapsuleEvent>);
+          this.setConsumer('capsule', e.aggregateId, next);
+          return { kind: 'capsule', id: e.aggregateId };
+        }
+        default:
+          return null;
+      }
+    }
+
+    setConsumer(kind: ConsumerKind, id: string, s: Consumer): void {
+      if (this.deleted.has(id)) return;
+      const cur = this.consumer(kind, id);
+      if (cur && cur.seq >= s.seq) return;
+      if (s.status === 'Deleted') {
+        this.containers.delete(id);
+        this.capsules.delete(id);
+        this.deleted.add(id);
+        return;
+      }
+      if (kind === 'container') this.containers.set(id, s as ContainerState);
+      else this.capsules.set(id, s as CapsuleState);
+    }
+
+    // ---- reactions (level-based: look at the state, not at the event) ----
+
+    react(kind: ConsumerKind, id: string): void {
+      if (this.busy.has(id)) return;
+      const claim = this.ledger.claims.get(id);
+      if (this.deleted.has(id)) {
+        this.pending.delete(id);
+        if (claim) this.releases.add(id);
+        return;
+      }
+      const s = this.consumer(kind, id);
+      if (!s) return;
+      if (this.needsPlacement(kind, s)) {
+        if (claim) this.schedule(claim);
+        else this.pending.set(id, kind);
+        return;
+      }
+      this.pending.delete(id);
+      if (claim && claimIsOrphaned(claim, s)) this.releases.add(id);
+      if (s.host !== null && !registry.isAlive(s.host) && s.status !== 'Unknown' && s.status !== 'Deleted') this.markLost(kind, s);
+    }
+
+    reactToLedger(): void {
+      // A commit by another (deposed) leader: schedule what it claimed, if it has not.
+      for (const id of this.pending.keys()) {
+        const claim = this.ledger.claims.get(id);
+        if (claim) {
+          this.pending.delete(id);
+          this.schedule(claim);
+        }
+      }
+    }
+
+    reconcileAll(): void {
+      for (const id of this.containers.keys()) this.react('container', id);
+      for (const id of this.capsules.keys()) this.react('capsule', id);
+      for (const claim of this.ledger.claims.values()) {
+        if (!this.busy.has(claim.id) && claimIsOrphaned(claim, this.consumerOf(claim))) this.releases.add(claim.id);
+      }
+      this.wake();
+    }
+
+    hostDown(hostname: string): void {
+      for (const s of this.containers.values()) if (s.host === hostname) this.react('container', s.uuid);
+      for (const s of this.capsules.values()) if (s.host === hostname) this.react('capsule', s.uuid);
+    }
+
+    // ---- per-consumer commands, pipelined --------------------------------
+
+    private dispatch(id: string, what: string, run: () => Promise<void>): void {
+      if (!this.active || this.busy.has(id)) return;
+      this.busy.add(id);
+      this.inFlight++;
+      void (async () => {
+        let delay = 100;
+        for (;;) {
+          try {
+            await run();
+            break;
+          } catch (err) {
+            if (!this.active) break;
+            this.log.warn({ err: (err as Error).message, id, what, retryInMs: delay }, 'consumer command failed; retrying');
+            await sleep(delay, this.term.signal);
+            delay = Math.min(delay * 2, 5_000);
+            if (!this.active) break;
+          }
+        }
+        this.busy.delete(id);
+        this.inFlight--;
+        this.freeSlot();
+        if (this.active) {
+          const kind = this.containers.has(id) ? 'container' : this.capsules.has(id) ? 'capsule' : null;
+          if (kind) this.react(kind, id);
+          else if (this.deleted.has(id) && this.ledger.claims.has(id)) this.releases.add(id);
+          this.wake();
+        }
+      })();
+    }
+
+    schedule(claim: LedgerClaim): void {
+      this.pending.delete(claim.id);
+      this.dispatch(claim.id, 'schedule', async () => {
+        const known = this.consumer(claim.kind, claim.id);
+        const r = await scheduleClaim(cmdDeps, known, claim, `req-${o.newId()}`);
+        this.setConsumer(claim.kind, claim.id, r.state);
+        if (r.result === 'orphaned') this.releases.add(claim.id);
+        else stats.placed++;
+      });
+    }
+
+    fail(req: PlacementRequest): void {
+      this.pending.delete(req.id);
+      this.dispatch(req.id, 'fail', async () => {
+        const st = await failScheduling(cmdDeps, this.consumer(req.kind, req.id), req.kind, req.id, `req-${o.newId()}`);
+        this.setConsumer(req.kind, req.id, st);
+        stats.failed++;
+      });
+    }
+
+    markLost(kind: ConsumerKind, s: Consumer): void {
+      const host = s.host!;
+      this.dispatch(s.uuid, 'host-lost', async () => {
+        const cur = this.consumer(kind, s.uuid) ?? s;
+        if (cur.host !== host || registry.isAlive(host) || cur.status === 'Unknown') return;
+        const st = await markHostLost(cmdDeps, cur, kind, s.uuid, host, `req-${o.newId()}`);
+        this.setConsumer(kind, s.uuid, st);
+        stats.lost++;
+      });
+    }
+
+    // ---- the term ---------------------------------------------------------
+
+    async run(): Promise<void> {
+      this.log.info('leading: folding the stream');
+      const t0 = Date.now();
+      await this.retrying('initial read', async () => {
+        for await (const batch of readBatches({ nc: o.nc, streamName: o.streamName, fromSeq: this.lastSeq + 1 })) {
+          for (const e of batch) this.fold(e);
+          if (!this.active) return;
+        }
+      });
+      if (!this.active) return;
+      this.log.info(
+        { seq: this.lastSeq, containers: this.containers.size, capsules: this.capsules.size, claims: this.ledger.claims.size, ms: Date.now() - t0 },
+        'stream folded',
+      );
+      this.reconcileAll();
+      void this.runTail();
+      await this.pump();
+    }
+
+    /** Runs `f` until it succeeds or the term ends, backing off on errors. */
+    private async retrying(what: string, f: () => Promise<void>): Promise<void> {
+      let delay = 200;
+      while (this.active) {
+        try {
+          await f();
+          return;
+        } catch (err) {
+          if (!this.active) return;
+          this.log.warn({ err: (err as Error).message, retryInMs: delay }, `${what} failed; retrying`);
+          await sleep(delay, this.term.signal);
+          delay = Math.min(delay * 2, 5_000);
+        }
+      }
+    }
+
+    private async runTail(): Promise<void> {
+      const js = jetstream(o.nc);
+      while (this.active) {
+        try {
+          const consumer = await js.consumers.get(o.streamName ?? STREAM_NAME, {
+            deliver_policy: DeliverPolicy.StartSequence,
+            opt_start_seq: this.lastSeq + 1,
+          });
+          if (!this.active) return;
+          const msgs = await consumer.consume({ max_messages: 4096, callback: (m: JsMsg) => this.onTail(m) });
+          this.tail = msgs;
+          if (!this.active) {
+            await msgs.close();
+            return;
+          }
+          const closed = await msgs.closed();
+          if (closed instanceof Error) throw closed;
+          if (this.active) throw new Error('the tail consumer closed');
+        } catch (err) {
+          if (!this.active) return;
+          this.log.warn({ err: (err as Error).message, from: this.lastSeq + 1 }, 'stream tail failed; reopening');
+          await sleep(500, this.term.signal);
+        }
+      }
+    }
+
+    private onTail(m: JsMsg): void {
+      if (!this.active || m.seq <= this.lastSeq) return;
+      let e: RecordedEvent;
+      try {
+        e = decodeEvent(m.data, m.seq);
+      } catch (err) {
+        this.lastSeq = m.seq;
+        this.log.error({ err: (err as Error).message, seq: m.seq }, 'skipping a malformed event');
+        return;
+      }
+      const touched = this.fold(e);
+      if (touched === 'ledger') this.reactToLedger();
+      else if (touched) this.react(touched.kind, touched.id);
+      if (this.pending.size > 0 || this.releases.size > 0) this.wake();
+    }
+
+    private async pump(): Promise<void> {
+      const batchSize = o.batchSize ?? 500;
+      const batchDelay = o.batchDelayMs ?? 20;
+      const maxInFlight = Math.max(o.maxInFlight ?? 2048, batchSize);
+      while (this.active) {
+        if (this.pending.size === 0 && this.releases.size === 0) {
+          await new Promise<void>((r) => (this.wakePump = r));
+          continue;
+        }
+        if (this.releases.size > 0) {
+          const ids = [...this.releases].filter((id) => !this.busy.has(id));
+          for (const id of ids) this.releases.delete(id);
+          if (ids.length > 0) {
+            await this.retrying('release', async () => {
+              const done = await releaseClaims(ledgerDeps, this.ledger, ids, `req-${o.newId()}`);
+              stats.released += done.length;
+            });
+          }
+        }
+        if (this.pending.size === 0) continue;
+        if (this.pending.size < batchSize && batchDelay > 0) await sleep(batchDelay, this.term.signal);
+        // Back-pressure: plan a batch only when its commands can all be in flight.
+        while (this.active && this.inFlight + Math.min(this.pending.size, batchSize) > maxInFlight) {
+          await new Promise<void>((r) => (this.slotFreed = r));
+        }
+        if (!this.active) return;
+        const requests: PlacementRequest[] = [];
+        for (const [id, kind] of this.pending) {
+          if (requests.length >= batchSize) break;
+          this.pending.delete(id);
+          if (this.busy.has(id) || this.ledger.claims.has(id)) continue;
+          const s = this.consumer(kind, id);
+          if (!s || !this.needsPlacement(kind, s)) continue;
+          requests.push(kind === 'container' ? requestFromContainer(s as ContainerState) : requestFromCapsule(s as CapsuleState));
+        }
+        if (requests.length === 0) continue;
+        await this.planAndCommit(requests);
+      }
+    }
+
+    private async planAndCommit(requests: PlacementRequest[]): Promise<void> {
+      const reqId = `req-${o.newId()}`;
+      let out;
+      try {
+        out = await commitBatch(ledgerDeps, this.ledger, requests, registry.hosts(), o.weigher, reqId);
+      } catch (err) {
+        for (const r of requests) this.pending.set(r.id, r.kind);
+        if (!this.active) return;
+        this.log.warn({ err: (err as Error).message, requests: requests.length }, 'ledger commit failed; retrying');
+        await sleep(500, this.term.signal);
+        return;
+      }
+      stats.conflicts += out.conflicts;
+      if (out.commitSeq > 0) stats.commits++;
+      this.log.debug(
+        { reqId, placed: out.placements.length, failed: out.failures.length, retry: out.retry.length, conflicts: out.conflicts, seq: out.commitSeq },
+        'batch committed',
+      );
+      if (!this.active) return;
+      for (const p of out.placements) this.schedule(this.ledger.claims.get(p.id)!);
+      for (const r of out.alreadyClaimed) {
+        const claim = this.ledger.claims.get(r.id);
+        if (claim) this.schedule(claim);
+      }
+      for (const f of out.failures) this.fail(f.request);
+      for (const r of out.retry) this.pending.set(r.request.id, r.request.kind);
+    }
+
+    async end(): Promise<void> {
+      this.wake();
+      const t = this.tail;
+      this.tail = null;
+      await t?.close().catch(() => {});
+    }
+  }
+
+  function onHostChange(c: HostChange): void {
+    if (c.type === 'down') {
+      log.info({ host: c.hostname }, 'host lost');
+      session?.hostDown(c.hostname);
+    } else if (c.type === 'up') {
+      log.info({ host: c.host.hostname }, 'host up');
+    }
+  }
+
+  function onElected(term: LeaderTerm): void {
+    stats.terms++;
+    const s = new Session(term);
+    const previous = session;
+    session = s;
+    void previous?.end();
+    term.signal.addEventListener(
+      'abort',
+      () => {
+        if (session === s) session = null;
+        void s.end();
+      },
+      { once: true },
+    );
+    s.run().catch((err: unknown) => s.log.error({ err }, 'placement term failed'));
+  }
+
+  return {
+    async start() {
+      await registry.start();
+      unsubscribe = registry.onChange(onHostChange);
+      election.start(onElected);
+      log.info({ weigher: o.weigher }, 'placement started; campaigning');
+    },
+    async stop(opts = {}) {
+      const s = session;
+      session = null;
+      await election.stop(opts);
+      await s?.end();
+      unsubscribe?.();
+      unsubscribe = null;
+      await registry.stop();
+      log.info('placement stopped');
+    },
+    isLeader: () => session !== null && election.isLeader(),
+    stats: () => ({ ...stats }),
+  };
+}

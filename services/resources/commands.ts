@@ -1,0 +1,140 @@
+/**
+ * The command path for networks, the IPAM ledger and volumes, as
+ * services/platform/commands.ts is for containers and capsules: load the
+ * aggregate, fold, decide (pure, domain/network.ts and domain/volume.ts),
+ * append fenced on the loaded sequence and idempotent by command id; on a
+ * concurrency conflict reload and decide again (bounded). Rejections are
+ * values and append nothing.
+ *
+ * Used by the gateway (create, reserve, allocate) and the host actor
+ * (attach, detach, delete), so both decide against the same log.
+ */
+import { envelope, type AggregateKind, type EventEnvelope, type RecordedEvent } from '../../events/index.js';
+import type { IpamEvent, NetworkEvent } from '../../events/network.js';
+import type { VolumeEvent } from '../../events/volume.js';
+import {
+  decideAllocate,
+  decideNetwork,
+  decideRelease,
+  evolveIpam,
+  evolveNetwork,
+  initialIpamState,
+  initialNetworkState,
+  type IpamState,
+  type NetworkCommand,
+  type NetworkRejection,
+  type NetworkState,
+} from '../../domain/network.js';
+import { decideVolume, evolveVolume, initialVolumeState, type VolumeCommand, type VolumeRejection, type VolumeState } from '../../domain/volume.js';
+import { ConcurrencyError, type EventStore } from '../platform/eventstore.js';
+import type { CommandContext, CommandDeps } from '../platform/commands.js';
+
+export type ResourceResult<S, R> =
+  | { readonly ok: true; readonly state: S; readonly appended: readonly RecordedEvent[]; readonly duplicate: boolean }
+  | { readonly ok: false; readonly rejection: R; readonly state: S };
+
+async function run<S extends { seq: number }, E extends { type: string; data: unknown }, R>(
+  kind: AggregateKind,
+  id: string,
+  deps: CommandDeps,
+  ctx: CommandContext,
+  initial: () => S,
+  evolve: (s: S, e: RecordedEvent<E & { type: string; data: unknown }>) => S,
+  decide: (s: S) => { readonly events: readonly E[] } | { readonly rejected: R },
+): Promise<ResourceResult<S, R>> {
+  const maxRetries = deps.maxRetries ?? 5;
+  const commandId = ctx.commandId ?? ctx.requestId;
+  const fold = (events: RecordedEvent[]) => events.reduce((s, e) => evolve(s, e as RecordedEvent<E>), initial());
+  for (let attempt = 0; ; attempt++) {
+    let state = fold(await deps.store.load(kind, id));
+    const decision = decide(state);
+    if ('rejected' in decision) return { ok: false, rejection: decision.rejected, state };
+    if (decision.events.length === 0) return { ok: true, state, appended: [], duplicate: false };
+    const occurredAt = deps.now().toISOString();
+    const envelopes = decision.events.map((e) =>
+      envelope(e as never, { id: deps.newId(), aggregateKind: kind, aggregateId: id }, {
+        projectId: ctx.projectId,
+        userId: ctx.userId,
+        requestId: ctx.requestId,
+        correlationId: ctx.correlationId ?? ctx.requestId,
+        causationId: ctx.causationId ?? null,
+        occurredAt,
+      }),
+    ) as EventEnvelope[];
+    try {
+      const res = await deps.store.append(kind, id, envelopes, state.seq, commandId);
+      if (res.duplicate) return { ok: true, state: fold(await deps.store.load(kind, id)), appended: [], duplicate: true };
+      const appended = envelopes.map((e, i) => ({ ...e, seq: res.seqs[i]! }) as RecordedEvent);
+      for (const e of appended) state = evolve(state, e as RecordedEvent<E>);
+      return { ok: true, state, appended, duplicate: false };
+    } catch (err) {
+      if (err instanceof ConcurrencyError && attempt < maxRetries) continue;
+      throw err;
+    }
+  }
+}
+
+// ---- networks -------------------------------------------------------------------------
+
+export function executeNetworkCommand(deps: CommandDeps, id: string, cmd: NetworkCommand, ctx: CommandContext) {
+  return run<NetworkState, NetworkEvent, NetworkRejection>('network', id, deps, ctx, () => initialNetworkState(id), evolveNetwork as never, (s) =>
+    decideNetwork(cmd, s),
+  );
+}
+
+export async function loadNetwork(store: EventStore, id: string): Promise<NetworkState> {
+  return (await store.load('network', id)).reduce((s, e) => evolveNetwork(s, e as RecordedEvent<NetworkEvent>), initialNetworkState(id));
+}
+
+/**
+ * Takes a subnet of `pool` for `networkId` in the pool's ledger (fenced), or
+ * returns the one it holds already.
+ */
+export async function allocateSubnet(
+  deps: CommandDeps,
+  pool: string,
+  networkId: string,
+  ctx: CommandContext,
+): Promise<{ ok: true; cidr: string; gateway: string } | { ok: false; message: string }> {
+  let allocation: { cidr: string; gateway: string } | null = null;
+  const res = await run<IpamState & { seq: number }, IpamEvent, { code: 'exhausted'; message: string }>(
+    'ipam',
+    pool,
+    deps,
+    ctx,
+    initialIpamState,
+    evolveIpam as never,
+    (s) => {
+      const d = decideAllocate(s, pool, networkId);
+      if ('rejected' in d) return d;
+      allocation = { cidr: d.allocation.cidr, gateway: d.allocation.gateway };
+      return { events: d.events };
+    },
+  );
+  if (!res.ok) return { ok: false, message: res.rejection.message };
+  if (res.duplicate) {
+    const held = res.state.byNetwork[networkId];
+    if (held) return { ok: true, cidr: held.cidr, gateway: held.gateway };
+  }
+  const a = allocation as { cidr: string; gateway: string } | null;
+  if (!a) throw new Error(`no subnet decided for network ${networkId}`);
+  return { ok: true, ...a };
+}
+
+export async function releaseSubnet(deps: CommandDeps, pool: string, networkId: string, ctx: CommandContext): Promise<void> {
+  await run<IpamState & { seq: number }, IpamEvent, never>('ipam', pool, deps, ctx, initialIpamState, evolveIpam as never, (s) => ({
+    events: decideRelease(s, networkId),
+  }));
+}
+
+// ---- volumes ----------------------------------------------------------------------------
+
+export function executeVolumeCommand(deps: CommandDeps, id: string, cmd: VolumeCommand, ctx: CommandContext) {
+  return run<VolumeState, VolumeEvent, VolumeRejection>('volume', id, deps, ctx, () => initialVolumeState(id), evolveVolume as never, (s) =>
+    decideVolume(cmd, s),
+  );
+}
+
+export async function loadVolume(store: EventStore, id: string): Promise<VolumeState> {
+  return (await store.load('volume', id)).reduce((s, e) => evolveVolume(s, e as RecordedEvent<VolumeEvent>), initialVolumeState(id));
+}

@@ -1,0 +1,275 @@
+/**
+ * The placement service against a real nats-server and etcd: three fake hosts
+ * registered in etcd under leases, two placement instances campaigning.
+ * Containers created through the ordinary command path get scheduled on
+ * fitting hosts (hints, zones, requested host, capacity), or fail with Zun's
+ * reason; deletions release claims; the standby takes over when the leader
+ * dies without resigning; a host whose lease lapses has its containers marked
+ * lost; a nats-server restart is survived.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Etcd3 } from 'etcd3';
+import type { ContainerSpec, PlacementEvent, RecordedEvent } from '../../events/index.js';
+import type { HostRecord } from '../../domain/host.js';
+import type { ContainerState } from '../../domain/container.js';
+import { NO_VALID_HOST, foldLedger, overcommittedHosts, usageOf } from '../../domain/placement.js';
+import { connectNats, type NatsConnection } from '../../services/platform/nats.js';
+import { ensureStream } from '../../services/platform/stream.js';
+import { createJetStreamEventStore } from '../../services/platform/jetstream-eventstore.js';
+import { executeContainerCommand, loadContainer } from '../../services/platform/commands.js';
+import { createLogger } from '../../services/platform/log.js';
+import { createPlacement, type PlacementService } from '../../services/placement/placement.js';
+import { registerHost, type Registration } from '../../services/placement/registry.js';
+import { specOf } from '../support/container-gen.js';
+import { startEtcd, startNats, type EtcdServer, type NatsServer } from '../support/servers.js';
+
+const TTL = 2;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, f: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+function host(hostname: string, o: Partial<HostRecord> & { cpus: number; memoryMiB: number }): HostRecord {
+  const { cpus, memoryMiB, ...rest } = o;
+  return {
+    hostname,
+    uuid: randomUUID(),
+    capacity: { cpus, memoryMiB, diskGb: 50 },
+    labels: {},
+    availabilityZone: 'nova',
+    runtimes: ['runc'],
+    version: 'test',
+    disabled: false,
+    disabledReason: null,
+    os: 'linux',
+    osType: 'linux',
+    architecture: 'x86_64',
+    kernelVersion: '6',
+    startedAt: new Date().toISOString(),
+    ...rest,
+  };
+}
+
+describe('placement service', () => {
+  let nats: NatsServer;
+  let etcdServer: EtcdServer;
+  let nc: NatsConnection;
+  let hostsEtcd: Etcd3;
+  const clients: Etcd3[] = [];
+  const conns: NatsConnection[] = [];
+  const regs = new Map<string, Registration>();
+  const instances: PlacementService[] = [];
+  const log = createLogger('placement-it', process.env['LOG_LEVEL'] ?? 'warn');
+  let store: ReturnType<typeof createJetStreamEventStore>;
+  const deps = () => ({ store, newId: randomUUID, now: () => new Date() });
+  const user = { projectId: 'p1', userId: 'u1' };
+
+  async function startInstance(name: string): Promise<PlacementService> {
+    const etcd = new Etcd3({ hosts: etcdServer.endpoint });
+    clients.push(etcd);
+    const pnc = await connectNats({ servers: nats.url, name, log });
+    conns.push(pnc);
+    const p = createPlacement({
+      nc: pnc,
+      store: createJetStreamEventStore({ nc: pnc }),
+      etcd,
+      log,
+      clock: () => new Date(),
+      newId: randomUUID,
+      weigher: 'spread',
+      domain: 'default',
+      instanceId: name,
+      electionTtlSeconds: TTL,
+      batchDelayMs: 5,
+    });
+    await p.start();
+    instances.push(p);
+    return p;
+  }
+
+  async function create(spec: Partial<ContainerSpec>): Promise<string> {
+    const id = randomUUID();
+    const r = await executeContainerCommand(deps(), id, { type: 'CreateContainer', spec: specOf({ name: id.slice(0, 8), ...spec }), run: true }, {
+      ...user,
+      requestId: `req-${randomUUID()}`,
+    });
+    expect(r.ok).toBe(true);
+    return id;
+  }
+
+  /** Waits until placement has decided: a host, or a scheduling failure. */
+  const decided = (id: string, timeoutMs = 20_000) =>
+    waitFor<ContainerState>(`container ${id} to be placed or failed`, async () => {
+      const s = await loadContainer(store, id);
+      return s.host !== null || s.status === 'Error' ? s : null;
+    }, timeoutMs);
+
+  async function ledger() {
+    const events = (await store.load('placement', 'default')) as RecordedEvent<PlacementEvent>[];
+    return foldLedger(events);
+  }
+
+  const leaders = () => instances.filter((p) => p.isLeader());
+
+  beforeAll(async () => {
+    [nats, etcdServer] = await Promise.all([startNats(), startEtcd()]);
+    nc = await connectNats({ servers: nats.url, name: 'placement-it' });
+    await ensureStream(await jetstreamManager(nc));
+    store = createJetStreamEventStore({ nc });
+    hostsEtcd = new Etcd3({ hosts: etcdServer.endpoint });
+    const records = [
+      host('h1', { cpus: 2, memoryMiB: 2048, labels: { ssd: 'true' } }),
+      host('h2', { cpus: 4, memoryMiB: 4096, availabilityZone: 'az2' }),
+      host('h3', { cpus: 1, memoryMiB: 1024, availabilityZone: '' }),
+    ];
+    for (const r of records) regs.set(r.hostname, await registerHost(hostsEtcd, r, TTL));
+    await startInstance('pl-a');
+    await startInstance('pl-b');
+    await waitFor('a leader', async () => leaders().length === 1);
+  });
+
+  afterAll(async () => {
+    for (const p of instances) await p.stop().catch(() => {});
+    for (const r of regs.values()) await r.revoke().catch(() => {});
+    for (const c of clients) c.close();
+    hostsEtcd?.close();
+    for (const c of conns) await c.close().catch(() => {});
+    await nc?.close();
+    await Promise.all([nats?.stop(), etcdServer?.stop()]);
+  });
+
+  it('schedules on fitting hosts, honouring label hints, zones and the requested host', async () => {
+    const ssd = await create({ cpu: 0.5, memory: 256, hints: { 'label:ssd': 'true' } });
+    const az2 = await create({ cpu: 1, memory: 512, availabilityZone: 'az2' });
+    const nova = await create({ cpu: 0.5, memory: 256, availabilityZone: 'nova' });
+    const pinned = await create({ cpu: 0.25, memory: 128, requestedHost: 'h2' });
+    const hosts = await Promise.all([ssd, az2, nova, pinned].map((id) => decided(id)));
+    expect(hosts.map((s) => s.host)).toEqual(['h1', 'h2', 'h3', 'h2']);
+    for (const s of hosts) {
+      expect(s.status).toBe('Creating');
+      expect(s.claim).toEqual({ cpu: s.spec!.cpu, memoryMiB: s.spec!.memory, diskGb: 0 });
+    }
+    const l = await ledger();
+    for (const s of hosts) expect(l.claims.get(s.uuid)?.host).toBe(s.host);
+    expect(leaders()).toHaveLength(1);
+  });
+
+  it('fails with Zun\'s reason what fits nowhere, and never overcommits a host', async () => {
+    const huge = await create({ cpu: 8, memory: 256 });
+    const failed = await decided(huge);
+    expect(failed.status).toBe('Error');
+    expect(failed.statusReason).toBe(NO_VALID_HOST);
+    expect(failed.host).toBeNull();
+
+    // h1 has 1.5 CPUs left; ten 0.5-CPU containers that must go to h1: three fit.
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await create({ cpu: 0.5, memory: 64, hints: { 'label:ssd': 'true' } }));
+    const states = await Promise.all(ids.map((id) => decided(id)));
+    expect(states.filter((s) => s.host === 'h1')).toHaveLength(3);
+    expect(states.filter((s) => s.status === 'Error' && s.statusReason === NO_VALID_HOST)).toHaveLength(7);
+    const l = await ledger();
+    expect(usageOf(l, 'h1').cpuMilli).toBe(2000);
+    const caps = new Map([['h1', { cpus: 2, memoryMiB: 2048, diskGb: 50 }], ['h2', { cpus: 4, memoryMiB: 4096, diskGb: 50 }], ['h3', { cpus: 1, memoryMiB: 1024, diskGb: 50 }]]);
+    expect(overcommittedHosts(l, caps)).toEqual([]);
+  });
+
+  it('releases the claim of a deleted container, and the room is used again', async () => {
+    const l0 = await ledger();
+    const onH1 = [...l0.claims.values()].find((c) => c.host === 'h1' && c.claim.cpu === 0.5)!;
+    const ctx = { ...user, requestId: `req-${randomUUID()}` };
+    await executeContainerCommand(deps(), onH1.id, { type: 'DeleteContainer', stop: false, force: true }, ctx);
+    // The host actor removes it and observes the deletion.
+    const r = await executeContainerCommand(deps(), onH1.id, { type: 'RecordObservation', observation: { type: 'ContainerDeleted', data: {} } }, {
+      ...user,
+      requestId: `req-${randomUUID()}`,
+    });
+    expect(r.ok).toBe(true);
+    await waitFor('the claim to be released', async () => !(await ledger()).claims.has(onH1.id));
+    const again = await decided(await create({ cpu: 0.5, memory: 64, hints: { 'label:ssd': 'true' } }));
+    expect(again.host).toBe('h1');
+  });
+
+  it('a container deleted right after creation ends with no claim, whether it was placed first or not', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await create({ cpu: 0.1, memory: 64 }));
+    for (const id of ids) {
+      const r = await executeContainerCommand(deps(), id, { type: 'DeleteContainer', stop: false, force: true }, { ...user, requestId: `req-${randomUUID()}` });
+      if (r.state.status === 'Deleting') {
+        // Placed first: the host actor removes it and observes the deletion.
+        await executeContainerCommand(deps(), id, { type: 'RecordObservation', observation: { type: 'ContainerDeleted', data: {} } }, { ...user, requestId: `req-${randomUUID()}` });
+      }
+      expect((await loadContainer(store, id)).status).toBe('Deleted');
+    }
+    await sleep(200);
+    await waitFor('no claim for the deleted containers', async () => {
+      const l = await ledger();
+      return ids.every((id) => !l.claims.has(id));
+    });
+    for (const id of ids) expect((await store.load('container', id)).filter((e) => e.type === 'ContainerScheduled').length).toBeLessThanOrEqual(1);
+  });
+
+  it('the standby takes over within the TTL when the leader dies without resigning', async () => {
+    const [leader] = leaders();
+    expect(leader).toBeDefined();
+    const t0 = Date.now();
+    await leader!.stop({ resign: false });
+    const next = await waitFor('the standby to lead', async () => instances.find((p) => p !== leader && p.isLeader()), 10_000, 20);
+    const took = Date.now() - t0;
+    // The dead leader's lease runs out after TTL (plus etcd's lease check granularity).
+    expect(took).toBeLessThan(TTL * 1000 * 2 + 1000);
+    const s = await decided(await create({ cpu: 1, memory: 256, availabilityZone: 'az2' }));
+    expect(s.host).toBe('h2');
+    expect(next.stats().placed).toBeGreaterThanOrEqual(1);
+    // A new standby joins.
+    await startInstance('pl-c');
+  });
+
+  it('marks the containers of a host whose lease lapsed as lost (Unknown)', async () => {
+    const onH3 = await decided(await create({ cpu: 0.1, memory: 64, requestedHost: 'h3' }));
+    expect(onH3.host).toBe('h3');
+    regs.get('h3')!.lapse();
+    const lost = await waitFor('the container on h3 to be Unknown', async () => {
+      const s = await loadContainer(store, onH3.uuid);
+      return s.status === 'Unknown' ? s : null;
+    }, TTL * 1000 * 3 + 5_000);
+    expect(lost.statusReason).toBe('host h3 is not reachable');
+    const events = await store.load('container', onH3.uuid);
+    expect(events.filter((e) => e.type === 'ContainerHostLost')).toHaveLength(1);
+    // Nothing new goes to the lost host.
+    const s = await decided(await create({ cpu: 0.1, memory: 64, requestedHost: 'h3' }));
+    expect(s.status).toBe('Error');
+  });
+
+  it('survives a nats-server restart', async () => {
+    await nats.restart();
+    await waitFor('the client to reconnect', async () => {
+      await jetstreamManager(nc).then((m) => m.streams.info('ZUN_EVENTS'));
+      return true;
+    });
+    const s = await decided(await create({ cpu: 0.5, memory: 128, availabilityZone: 'az2' }), 30_000);
+    expect(s.host).toBe('h2');
+    expect(leaders()).toHaveLength(1);
+  });
+
+  it('survives an etcd restart', async () => {
+    await etcdServer.restart();
+    await sleep(500);
+    const s = await decided(await create({ cpu: 0.5, memory: 128, availabilityZone: 'az2' }), 30_000);
+    expect(s.host).toBe('h2');
+    await waitFor('one leader', async () => leaders().length === 1, 20_000);
+  });
+});
