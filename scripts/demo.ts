@@ -13,10 +13,14 @@ const { values } = parseArgs({
     gateway: { type: 'string', default: process.env['GATEWAY_URL'] ?? 'http://127.0.0.1:9517' },
     keep: { type: 'boolean', default: false },
     timeout: { type: 'string', default: '60' },
+    // The built-in identity's example admin (etc/users.example.yaml). With AUTH_MODE=noauth no login happens.
+    user: { type: 'string', default: process.env['OS_USERNAME'] ?? 'admin' },
+    password: { type: 'string', default: process.env['OS_PASSWORD'] ?? 'admin-pass' },
+    project: { type: 'string', default: process.env['OS_PROJECT_NAME'] ?? 'admin' },
   },
 });
 const base = values.gateway!;
-const headers = { 'Content-Type': 'application/json', Accept: 'application/json', 'OpenStack-API-Version': 'container 1.40' };
+const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/json', 'OpenStack-API-Version': 'container 1.40' };
 const step = (msg: string) => process.stdout.write(`==> ${msg}\n`);
 
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
@@ -28,6 +32,24 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
 step(`version document at ${base}/`);
 const root = await call('GET', '/');
 process.stdout.write(`    ${root.json.name}: ${root.json.versions[0].min_version} .. ${root.json.versions[0].max_version}\n`);
+
+step(`POST /identity/v3/auth/tokens  (password login as ${values.user}, project ${values.project}, as the zun CLI does)`);
+const login = await fetch(`${base}/identity/v3/auth/tokens`, {
+  method: 'POST',
+  headers: { 'Content-Type': 'application/json' },
+  body: JSON.stringify({
+    auth: {
+      identity: { methods: ['password'], password: { user: { name: values.user, domain: { name: 'Default' }, password: values.password } } },
+      scope: { project: { name: values.project, domain: { name: 'Default' } } },
+    },
+  }),
+});
+if (login.status === 201) {
+  headers['X-Auth-Token'] = login.headers.get('x-subject-token')!;
+  process.stdout.write(`    201: token issued\n`);
+} else {
+  process.stdout.write(`    ${login.status}: no token (the gateway may run with AUTH_MODE=noauth); going on without one\n`);
+}
 
 const name = `demo-${Date.now().toString(36)}`;
 step(`POST /v1/containers?run=true  name=${name} image=zun-base:latest command=[sleep, 3600]`);

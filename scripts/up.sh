@@ -14,11 +14,15 @@ bash "$dir/base-image.sh"
 bash "$dir/services.sh" start
 log "system up: gateway http://${GATEWAY_HOST:-127.0.0.1}:${GATEWAY_PORT:-9517}/v1 ; logs in $LOG_DIR"
 node --import tsx "$REPO/scripts/demo.ts" --gateway "http://${GATEWAY_HOST:-127.0.0.1}:${GATEWAY_PORT:-9517}" "$@"
+port="${GATEWAY_PORT:-9517}"
 cat >&2 <<MSG
 
-The system is running. Try the stock OpenStack client (apt-get install python3-openstackclient python3-zunclient):
-  export OS_AUTH_TYPE=none OS_ENDPOINT=http://127.0.0.1:${GATEWAY_PORT:-9517}/v1
+The system is running. Use the stock clients (apt-get install python3-openstackclient python3-zunclient)
+with the built-in identity (example users in etc/users.example.yaml):
+  export OS_AUTH_URL=http://127.0.0.1:$port/identity/v3 OS_USERNAME=admin OS_PASSWORD=admin-pass \\
+         OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default
   openstack appcontainer run --name web --wait zun-base:latest sleep 3600
   openstack appcontainer list
+  zun list
 Stop everything with: bash scripts/down.sh
 MSG
