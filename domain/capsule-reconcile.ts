@@ -170,9 +170,10 @@ export function diffCapsule(s: CapsuleState, d: CapsuleDocker): CapsuleAction[] 
     }
   }
   if (ops.length > 0) return ops;
-  // 4. The capsule's status, from the members' recorded state.
-  const allRunning = spec.containers.every((c) => capsuleMember(s, c.name).running);
-  if (allRunning && s.status !== 'Running') return [record({ type: 'CapsuleStarted', data: {} })];
+  // 4. The capsule's status. Here every container runs, or has exited and will
+  // not be started again: Running while any runs (all of them, unless the
+  // policy let some finish), Stopped once none does.
+  if (anyRunning && s.status !== 'Running') return [record({ type: 'CapsuleStarted', data: {} })];
   if (!anyRunning && s.status !== 'Stopped') return [record({ type: 'CapsuleStopped', data: {} })];
   return [];
 }

@@ -340,11 +340,17 @@ describe('POST /v1/containers: accepted', () => {
       security_groups: [],
       project_id: 'default',
       user_id: 'admin',
-      created_at: '2024-05-18 21:02:14.304000',
+      // One clock reading later than before networks: the project's default network was made first.
+      created_at: '2024-05-18 21:02:15.304000',
     });
-    // The quota reservation (quotas.ts), then one container event, both carrying the request id the client saw.
+    // The quota reservation (quotas.ts), the project's default network (made on first need),
+    // then one container event, all carrying the request id the client saw.
     const all = await h.events();
-    expect(all.map((e) => [e.aggregateKind, e.type])).toEqual([['quota', 'QuotaUsageReserved'], ['container', 'ContainerCreateRequested']]);
+    expect(all.map((e) => [e.aggregateKind, e.type])).toEqual([
+      ['quota', 'QuotaUsageReserved'],
+      ['network', 'NetworkCreated'],
+      ['container', 'ContainerCreateRequested'],
+    ]);
     expect(all[0]!.requestId).toBe(r.headers['x-openstack-request-id']);
     const events = all.filter((e) => e.aggregateKind === 'container');
     expect(events[0]!.requestId).toBe(r.headers['x-openstack-request-id']);
@@ -397,10 +403,12 @@ describe('POST /v1/containers: accepted', () => {
 
   it('normalises the rich CLI body (minus privileged) at 1.40 for an admin', async () => {
     const h = harness();
+    // The network must exist (as in Zun); its subnet is the pool's first /24, so the fixed IP is taken from it.
+    expect((await h.req('POST', '/v1/networks', { version: '1.40', body: { name: 'private' } })).statusCode).toBe(200);
     const body = {
       name: 'rich', image: 'cirros', memory: '128', cpu: '1', environment: {}, auto_remove: false, workdir: '/tmp', labels: {},
       image_pull_policy: 'always', image_driver: 'docker', hints: { 'label:zone': 'a' },
-      nets: [{ network: 'private', 'v4-fixed-ip': '10.0.0.5' }],
+      nets: [{ network: 'private', 'v4-fixed-ip': '10.200.0.5' }],
       mounts: [
         { source: 'myvol', destination: '/data' },
         { size: '1', destination: '/scratch' },
@@ -423,7 +431,7 @@ describe('POST /v1/containers: accepted', () => {
       availabilityZone: 'nova',
       requestedHost: 'fakehost',
       exposedPorts: ['80/tcp'],
-      nets: [{ network: 'private', v4FixedIp: '10.0.0.5' }],
+      nets: [{ network: 'private', v4FixedIp: '10.200.0.5', resolved: { name: 'private', cidr: '10.200.0.0/24' } }],
       mounts: [
         { type: 'volume', source: 'myvol', destination: '/data' },
         { type: 'volume', size: 1, destination: '/scratch' },

@@ -30,6 +30,7 @@ import { ZUN_DEFAULT_QUOTAS, type FullQuotaLimits } from '../../domain/quota.js'
 import type { AuthContext, Authenticate } from './auth.js';
 import { createSecretBox, type SecretBox } from './identity/secrets.js';
 import type { LocalIdentity } from './identity/local.js';
+import { keystoneError } from './identity/keystone-views.js';
 import { identityRoutes } from './identity/routes.js';
 import { createQuotaService, usageOfSpec } from './quotas.js';
 import { createFoldingRegistryReadModel, type ReadEvents, type RegistryReadModel } from './registry-readmodel.js';
@@ -71,6 +72,10 @@ import {
 } from './validate.js';
 import { buildUrl, containerView, nextLink, rootDocument, v1Document } from './views.js';
 import { mountComputeRoutes, type ComputeDeps } from './routes/index.js';
+import { DEFAULT_ADDRESS_POOL } from '../../domain/network.js';
+import { createResourceService, type ReadEvents as ResourceReadEvents } from './resources.js';
+import { networkRoutes } from './routes/networks.js';
+import { capsuleRoutes, foldCapsules } from './routes/capsules.js';
 
 export type Clock = (() => Date) | { now(): Date };
 
@@ -99,6 +104,10 @@ export interface BuildAppOptions {
   readonly bodyLimit?: number;
   /** Host actors and registry for logs/exec/archives, actions, hosts, services, images (routes/index.ts). */
   readonly compute?: ComputeDeps;
+  /** Networks, capsules: name lookups and lists fold these events (default: the store's own readAll, as the memory store has). */
+  readonly readEvents?: ResourceReadEvents;
+  /** The IPv4 pool network subnets come from (default 10.200.0.0/16, NETWORK_CIDR_POOL). */
+  readonly networkPool?: string;
 }
 
 declare module 'fastify' {
@@ -119,7 +128,8 @@ export const UNVERSIONED_PREFIXES = ['identity', 'healthcheck', 'openapi.json', 
  * needs a caller.
  */
 const PUBLIC_PATHS = new Set(['/', '/v1', '/openapi.json', '/docs']);
-const isPublic = (path: string) => PUBLIC_PATHS.has(path) || path === '/identity' || path.startsWith('/identity/');
+const isPublicIdentity = (path: string) => path === '/identity' || path.startsWith('/identity/');
+const isPublic = (path: string) => PUBLIC_PATHS.has(path) || isPublicIdentity(path);
 
 /** Every route as registered (method, url), for the OpenAPI coverage test. */
 export interface RegisteredRoute {
@@ -198,11 +208,13 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     frameworkErrors: (err, req, res) => {
       // The generic reply type of this hook is not the plain FastifyReply.
       const reply = res as unknown as FastifyReply;
+      // Under /identity the body is Keystone's, as everywhere there.
+      const identity = isPublicIdentity(pathOf(req.url ?? '/'));
       void reply
         .header('x-openstack-request-id', req.id)
         .code(400)
         .type('application/json')
-        .send(clientErrorBody(fromHttpStatus(400, err.message), req.id));
+        .send(identity ? keystoneError(400, err.message) : clientErrorBody(fromHttpStatus(400, err.message), req.id));
     },
   });
 
@@ -342,6 +354,13 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     return res.state;
   }
 
+  const readEvents: ResourceReadEvents | undefined =
+    opts.readEvents ??
+    (typeof (store as { readAll?: unknown }).readAll === 'function'
+      ? (o) => (store as unknown as { readAll: ResourceReadEvents }).readAll(o)
+      : undefined);
+  const resourceService = createResourceService({ store, newId, now, pool: opts.networkPool ?? DEFAULT_ADDRESS_POOL, ...(readEvents ? { readEvents } : {}) });
+
   const quotas = createQuotaService({
     store,
     readModel,
@@ -370,8 +389,10 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
       validateCreateContainer(body, { version: versionOf(req), can: (rule) => can(ctx, rule), generateName }),
     );
     const uuid = newId();
+    // Networks and volumes: checked now, made or reserved right before the create (resources.ts).
+    const resolveResources = await resourceService.prepareContainerSpec({ auth: ctx, requestId: req.id }, uuid, spec);
     await quotas.admitCreate({ ctx, requestId: req.id }, uuid, usageOfSpec(spec));
-    const state = await execute(req, uuid, { type: 'CreateContainer', spec, run });
+    const state = await execute(req, uuid, { type: 'CreateContainer', spec: await resolveResources(), run });
     remember(uuid, spec.name);
     return reply.code(202).header('location', buildUrl(baseUrlOf(req), 'containers', uuid)).send(view(req, state));
   });
@@ -478,6 +499,9 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
   if (opts.identity) void app.register(identityRoutes, { prefix: '/identity', identity: opts.identity.local, region: opts.identity.region, baseUrlOf });
   void app.register(docsRoutes, { baseUrlOf });
   mountComputeRoutes(app, { store, readModel, newId, now, ctxOf, versionOf, baseUrlOf, resolve, execute, view, merged }, opts.compute, opts.log);
+  const kit = { store, readModel, newId, now, ctxOf, versionOf, baseUrlOf, resolve, execute, view, merged };
+  void app.register(networkRoutes, { kit, resources: resourceService, listCapsules: () => foldCapsules(readEvents) });
+  void app.register(capsuleRoutes, { kit, resources: resourceService, ...(readEvents ? { readEvents } : {}) });
 
   return app;
 }

@@ -2,6 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { ZUN_DEFAULT_QUOTAS, type FullQuotaLimits } from '../../domain/quota.js';
+import { DEFAULT_ADDRESS_POOL, poolSize } from '../../domain/network.js';
 import { AuthMode, type AuthConfig } from './identity/index.js';
 
 export interface GatewayConfig {
@@ -22,6 +23,8 @@ export interface GatewayConfig {
   readonly hostRpcTimeoutMs: number;
   /** Signs exec/attach console tokens; gateways sharing it accept each other's (default: random per process). */
   readonly wsSecret: string | undefined;
+  /** NETWORK_CIDR_POOL: the IPv4 pool whose /24s networks get (default 10.200.0.0/16). */
+  readonly networkPool: string;
 }
 
 export class ConfigError extends Error {
@@ -104,5 +107,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     etcdEndpoints: (env['ETCD_ENDPOINTS'] ?? 'http://127.0.0.1:2379').split(',').map((e) => e.trim()).filter(Boolean),
     hostRpcTimeoutMs: int(env, 'HOST_RPC_TIMEOUT_MS', 10_000, 1),
     wsSecret: env['GATEWAY_WS_SECRET'] || undefined,
+    networkPool: networkPool(env['NETWORK_CIDR_POOL']),
   };
+}
+
+/** NETWORK_CIDR_POOL: an IPv4 CIDR of /24 or larger. */
+function networkPool(raw: string | undefined): string {
+  const pool = raw?.trim() || DEFAULT_ADDRESS_POOL;
+  try {
+    poolSize(pool);
+  } catch {
+    throw new ConfigError(`NETWORK_CIDR_POOL must be an IPv4 CIDR of /24 or larger, not ${raw}`);
+  }
+  return pool;
 }

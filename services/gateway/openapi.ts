@@ -4,9 +4,10 @@
  *
  * It covers every route the gateway serves and the rest of Zun's API, which
  * other work will add: those operations carry `x-served: false` (and the
- * docs page says "not yet served"). A unit test holds the document and
- * fastify's routes together in both directions: every registered route is
- * documented, and every operation marked served is registered.
+ * docs page says "not yet served"). When the gateway serves the document it
+ * marks each operation from its live route table (`isServed`), so the flag
+ * never lies; the static flags below are the fallback. A unit test checks
+ * that every route fastify has registered is documented.
  *
  * Extensions on operations:
  *   x-served        false when the gateway does not answer it yet (default true)
@@ -110,6 +111,8 @@ const CONTAINER_ACTION = (name: string, summary: string, opts: Partial<Op> & { s
 });
 
 const NOT_YET = { served: false } as const;
+const HOST_NOTE =
+  "Reaches the container's host actor by NATS request-reply: a host that does not answer within HOST_RPC_TIMEOUT_MS (10 s) is a 409 `host-not-available` naming the host.";
 
 const PATHS: Record<string, Record<string, Op>> = {
   '/': {
@@ -208,28 +211,28 @@ const PATHS: Record<string, Record<string, Op>> = {
     post: CONTAINER_ACTION('rebuild', 'Rebuild from an image', {
       states: 'Created, Running, Stopped, Error',
       parameters: [query('image', 'The image.'), query('image_driver', 'docker or glance.')],
-      ...NOT_YET,
     }),
   },
   '/v1/containers/{ident}/logs': {
     get: {
       summary: 'Logs',
-      description: 'A JSON string. States Created, Error, Paused, Running, Stopped, Unknown.',
+      description: `A JSON string. States Created, Error, Paused, Running, Stopped, Unknown (409 otherwise). ${HOST_NOTE}`,
       tags: ['containers'],
       parameters: [IDENT, query('stdout', 'Bool.'), query('stderr', 'Bool.'), query('timestamps', 'Bool.'), query('tail', 'A number or `all`.'), query('since', 'Epoch seconds or a datetime.')],
       responses: { '200': ['The log text', str()], ...ERRORS_ZUN([400, 401, 404, 409]) },
       policy: 'container:logs: admin or owner',
-      ...NOT_YET,
     },
   },
   '/v1/containers/{ident}/execute': {
     post: {
       summary: 'Execute a command',
+      description:
+        `State Running. run=true (default): the output and exit code (5 s limit, then 409). run=false: the exec is created and \`proxy_url\` is a console ` +
+        `websocket served by this gateway, \`ws://<gateway>/v1/containers/<uuid>/exec-ws?token=..&uuid=..&exec_id=..\` (subprotocol \`binary\`), bridged to the host over NATS. ${HOST_NOTE}`,
       tags: ['containers'],
       parameters: [IDENT, query('command', 'The command line (required).'), query('run', 'Run now (default true).'), query('interactive', 'Bool.')],
       responses: { '200': ['The result', obj({ output: nullable(str()), exit_code: nullable(int()), exec_id: nullable(str()), proxy_url: nullable(str()) })], ...ERRORS_ZUN([400, 401, 404, 409]) },
       policy: 'container:execute: admin or owner',
-      ...NOT_YET,
     },
   },
   '/v1/containers/{ident}/execute_resize': {
@@ -239,17 +242,18 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: [IDENT, query('exec_id', '64 hex digits.'), query('h', 'Rows.', int()), query('w', 'Columns.', int())],
       responses: { '200': 'Resized', ...ERRORS_ZUN([400, 401, 404, 409]) },
       policy: 'container:execute_resize: admin or owner',
-      ...NOT_YET,
     },
   },
   '/v1/containers/{ident}/attach': {
     get: {
       summary: 'Attach URL',
+      description:
+        'State Running, and the container must be interactive (400 otherwise). A JSON string: `ws://<gateway>/v1/containers/<uuid>/attach-ws?token=..&uuid=..`, ' +
+        'a websocket to the container\'s stdin/stdout served by this gateway (tokens expire after 10 minutes).',
       tags: ['containers'],
       parameters: [IDENT],
       responses: { '200': ['A websocket URL (JSON string)', str()], ...ERRORS_ZUN([400, 401, 404, 409]) },
       policy: 'container:attach: admin or owner',
-      ...NOT_YET,
     },
   },
   '/v1/containers/{ident}/resize': {
@@ -259,7 +263,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: [IDENT, query('h', 'Rows.', int()), query('w', 'Columns.', int())],
       responses: { '200': 'Resized', ...ERRORS_ZUN([400, 401, 404, 409]) },
       policy: 'container:resize: admin or owner',
-      ...NOT_YET,
     },
   },
   '/v1/containers/{ident}/resize_container': {
@@ -271,7 +274,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       responses: { '202': ['The view', ref('Container')], ...ERRORS_ZUN([400, 401, 403, 404, 406, 409]) },
       policy: 'container:resize_container: admin or owner',
       minVersion: '1.19',
-      ...NOT_YET,
     },
   },
   '/v1/containers/{ident}/top': {
@@ -281,7 +283,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: [IDENT, query('ps_args', 'ps arguments.')],
       responses: { '200': ['Titles and processes', obj({ Titles: arr(str()), Processes: arr(arr(str())) })], ...ERRORS_ZUN([400, 401, 404, 409]) },
       policy: 'container:top: admin or owner',
-      ...NOT_YET,
     },
   },
   '/v1/containers/{ident}/stats': {
@@ -291,28 +292,27 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: [IDENT],
       responses: { '200': ['CPU %, MEM USAGE(MiB), ...', { type: 'object' }], ...ERRORS_ZUN([401, 404, 409]) },
       policy: 'container:stats: admin or owner',
-      ...NOT_YET,
     },
   },
   '/v1/containers/{ident}/get_archive': {
     get: {
       summary: 'Copy out of a container',
+      description: `States Created, Paused, Running, Stopped. The tar travels in one NATS message: at most 640 KiB (413 beyond). ${HOST_NOTE}`,
       tags: ['containers'],
       parameters: [IDENT, query('path', 'The path in the container.')],
       responses: { '200': ['The archive (base64 from 1.25) and stat', obj({ data: str(), stat: { type: 'object' } })], ...ERRORS_ZUN([400, 401, 404, 409]) },
       policy: 'container:get_archive: admin or owner',
-      ...NOT_YET,
     },
   },
   '/v1/containers/{ident}/put_archive': {
     post: {
       summary: 'Copy into a container',
+      description: `States Created, Paused, Running, Stopped. At most 640 KiB of tar (413 beyond). 200 with the body \`null\`. ${HOST_NOTE}`,
       tags: ['containers'],
       parameters: [IDENT, query('path', 'The directory in the container.')],
       requestBody: obj({ data: str('A tar archive (base64 from 1.25)') }),
       responses: { '200': 'Copied', ...ERRORS_ZUN([400, 401, 404, 409]) },
       policy: 'container:put_archive: admin or owner',
-      ...NOT_YET,
     },
   },
   '/v1/containers/{ident}/commit': {
@@ -361,21 +361,20 @@ const PATHS: Record<string, Record<string, Op>> = {
   '/v1/containers/{ident}/container_actions': {
     get: {
       summary: 'Actions on a container',
+      description: 'Newest first. Derived from the event log: one action per request that appended an intent; it finishes at the host observation that completes it (domain/actions.ts).',
       tags: ['containers'],
       parameters: [IDENT],
       responses: { '200': ['The actions', obj({ containerActions: arr(ref('ContainerAction')) })], ...ERRORS_ZUN([401, 404]) },
       policy: 'container:actions: admin or owner',
-      ...NOT_YET,
     },
   },
-  '/v1/containers/{ident}/container_actions/{request_id}': {
+  '/v1/containers/{ident}/container_actions/{requestId}': {
     get: {
       summary: 'One action, with its events',
       tags: ['containers'],
-      parameters: [IDENT, pathParam('request_id', 'The request id of the action.')],
+      parameters: [IDENT, pathParam('requestId', 'The request id of the action.')],
       responses: { '200': ['The action', ref('ContainerAction')], ...ERRORS_ZUN([401, 404]) },
       policy: 'container:actions: admin or owner; tracebacks: container:action:events (admin)',
-      ...NOT_YET,
     },
   },
   '/v1/capsules': {
@@ -422,7 +421,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       responses: { '200': ['A page', obj({ hosts: arr({ type: 'object' }), next: nullable(str()) })], ...ERRORS_ZUN([400, 401, 403, 406]) },
       policy: 'host:get_all: admin',
       minVersion: '1.4',
-      ...NOT_YET,
     },
   },
   '/v1/hosts/{ident}': {
@@ -433,25 +431,24 @@ const PATHS: Record<string, Record<string, Op>> = {
       responses: { '200': ['The host', { type: 'object' }], ...ERRORS_ZUN([401, 403, 404, 406]) },
       policy: 'host:get: admin',
       minVersion: '1.4',
-      ...NOT_YET,
     },
   },
   '/v1/images': {
     get: {
       summary: 'List images',
+      description: 'The tagged images of every live host, asked of each host actor; a host that does not answer is left out.',
       tags: ['images'],
       parameters: LIST_PARAMS,
       responses: { '200': ['A page', obj({ images: arr({ type: 'object' }), next: nullable(str()) })], ...ERRORS_ZUN([400, 401, 403]) },
       policy: 'image:get_all: admin',
-      ...NOT_YET,
     },
     post: {
       summary: 'Pull an image on a host',
+      description: 'Synchronous. There is no registry: `always` and `ifnotpresent` succeed without pulling when the host has the image; an absent image is a 400 ImageNotFound saying so.',
       tags: ['images'],
       requestBody: obj({ repo: str(), host: str(), tag: str(), image_id: str(), size: str(), image_pull_policy: str() }, { required: ['repo', 'host'] }),
       responses: { '202': ['The image', { type: 'object' }], ...ERRORS_ZUN([400, 401, 403, 415]) },
       policy: 'image:pull: admin',
-      ...NOT_YET,
     },
   },
   '/v1/images/{ident}': {
@@ -461,7 +458,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: [pathParam('ident', 'The image uuid.')],
       responses: { '200': ['The image', { type: 'object' }], ...ERRORS_ZUN([401, 403, 404]) },
       policy: 'image:get_one: admin',
-      ...NOT_YET,
     },
     delete: {
       summary: 'Delete an image',
@@ -469,26 +465,25 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: [pathParam('ident', 'The image uuid.')],
       responses: { '200': ['`null`', { nullable: true }], ...ERRORS_ZUN([401, 403, 404]) },
       policy: 'image:delete: admin',
-      ...NOT_YET,
     },
   },
-  '/v1/images/{ident}/search': {
+  '/v1/images/{image}/search': {
     get: {
-      summary: 'Search an image in a registry',
+      summary: 'Search the hosts\' local images',
+      description: 'There is no registry here: only the images present on the live hosts are searched (substring of the repository, or exact with exact_match).',
       tags: ['images'],
-      parameters: [pathParam('ident', 'The image name.'), query('image_driver', 'docker or glance.'), query('exact_match', 'Bool.')],
+      parameters: [pathParam('image', 'The image name.'), query('image_driver', 'docker or glance.'), query('exact_match', 'Bool.')],
       responses: { '200': ['Matches', arr({ type: 'object' })], ...ERRORS_ZUN([400, 401]) },
       policy: 'image:search: admin or owner',
-      ...NOT_YET,
     },
   },
   '/v1/services': {
     get: {
       summary: 'List services',
+      description: 'The host actors (binary zun-compute), live or remembered: state up while the host\'s etcd lease lives and it is not forced down.',
       tags: ['services'],
       responses: { '200': ['The services', obj({ services: arr({ type: 'object' }) })], ...ERRORS_ZUN([401, 403]) },
       policy: 'zun-service:get_all: admin',
-      ...NOT_YET,
     },
     delete: {
       summary: 'Delete a service',
@@ -496,7 +491,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: [query('host', 'Host.'), query('binary', 'Binary.')],
       responses: { '200': ['`null`', { nullable: true }], ...ERRORS_ZUN([400, 401, 403, 404]) },
       policy: 'zun-service:delete: admin',
-      ...NOT_YET,
     },
   },
   '/v1/services/enable': {
@@ -506,7 +500,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: [query('host', 'Host.'), query('binary', 'Binary.')],
       responses: { '200': ['The service', obj({ service: { type: 'object' } })], ...ERRORS_ZUN([400, 401, 403]) },
       policy: 'zun-service:enable: admin',
-      ...NOT_YET,
     },
   },
   '/v1/services/disable': {
@@ -516,7 +509,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: [query('host', 'Host.'), query('binary', 'Binary.'), query('disabled_reason', 'Why.')],
       responses: { '200': ['The service', obj({ service: { type: 'object' } })], ...ERRORS_ZUN([400, 401, 403]) },
       policy: 'zun-service:disable: admin',
-      ...NOT_YET,
     },
   },
   '/v1/services/force_down': {
@@ -526,7 +518,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: [query('host', 'Host.'), query('binary', 'Binary.'), query('forced_down', 'Bool.')],
       responses: { '200': ['The service', obj({ service: { type: 'object' } })], ...ERRORS_ZUN([400, 401, 403]) },
       policy: 'zun-service:force_down: admin',
-      ...NOT_YET,
     },
   },
   '/v1/availability_zones': {
@@ -536,7 +527,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: LIST_PARAMS,
       responses: { '200': ['The zones', obj({ availability_zones: arr(obj({ availability_zone: str() })), next: nullable(str()) })], ...ERRORS_ZUN([400, 401]) },
       policy: 'availability_zones:get_all: admin or owner',
-      ...NOT_YET,
     },
   },
   '/v1/networks': {
@@ -888,11 +878,24 @@ const TAGS: readonly (readonly [string, string])[] = [
   ['documentation', 'This description'],
 ];
 
-/** The document. `serverUrl`: where it is served (links only). */
-export function openApiDocument(serverUrl?: string): Record<string, Json> {
+export interface OpenApiOptions {
+  /** Where it is served (links only). */
+  readonly serverUrl?: string;
+  /** Whether the gateway answers this operation (method upper case, path as documented). */
+  readonly isServed?: (method: string, path: string) => boolean;
+}
+
+/** The document. */
+export function openApiDocument(opts: OpenApiOptions = {}): Record<string, Json> {
+  const serverUrl = opts.serverUrl;
   const paths: Record<string, Json> = {};
   for (const [path, ops] of Object.entries(PATHS)) {
-    paths[path] = Object.fromEntries(Object.entries(ops).map(([method, op]) => [method, operation(op) as Json]));
+    paths[path] = Object.fromEntries(
+      Object.entries(ops).map(([method, op]) => {
+        const served = opts.isServed ? opts.isServed(method.toUpperCase(), path) : (op.served ?? true);
+        return [method, operation({ ...op, served }) as Json];
+      }),
+    );
   }
   return {
     openapi: '3.0.3',
@@ -918,7 +921,10 @@ export function openApiDocument(serverUrl?: string): Record<string, Json> {
   };
 }
 
-/** `(method, path)` of every documented operation, with its served flag. */
+/** A path with its parameter names erased: `/v1/containers/{}`; fastify's `:ident` and the document's `{ident}` alike. */
+export const pathShape = (path: string): string => path.replace(/[:{]([A-Za-z_][A-Za-z0-9_]*)\}?/g, '{}').replace(/(.)\/$/, '$1');
+
+/** `(method, path)` of every documented operation, with its static served flag. */
 export function documentedOperations(): { method: string; path: string; served: boolean }[] {
   return Object.entries(PATHS).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ method: method.toUpperCase(), path, served: op.served ?? true })));
 }

@@ -11,6 +11,10 @@
  * append fails its fence, is decided again on the new state (which now holds
  * the first reservation) and is refused if the two together exceed a limit.
  *
+ * Usage needs the read model: while it is unavailable (the projector has not
+ * made its bucket yet) admissions fail closed with its 503, unless every
+ * limit of the project is -1 (then nothing is counted or reserved).
+ *
  * What it does not cover: a container the read model still does not show
  * once its reservation has lapsed (RESERVATION window, default 60 s) is not
  * counted. That needs the projector to be behind by more than the window.
@@ -160,6 +164,8 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
       load: () => loadQuota(projectId),
       decide: async (state) => {
         const limits = projectLimits(limitsBase, state.limits);
+        // Nothing is limited: nothing to count, nothing to reserve (and no need of the read model).
+        if (Object.values(limits).every((l) => l < 0)) return { events: [] };
         const current = await usageOn(projectId, state, at);
         const overs = overQuota(limits, current, delta);
         if (overs.length > 0) {

@@ -32,7 +32,7 @@ export interface Gateway {
 export async function startGateway(opts: {
   nc: NatsConnection;
   log: Logger;
-  config: Pick<GatewayConfig, 'host' | 'port' | 'baseUrl' | 'auth'> & Partial<Pick<GatewayConfig, 'quotaDefaults' | 'quotaReservationSeconds'>>;
+  config: Pick<GatewayConfig, 'host' | 'port' | 'baseUrl' | 'auth'> & Partial<Pick<GatewayConfig, 'quotaDefaults' | 'quotaReservationSeconds' | 'networkPool'>>;
   /** For tests: the read model's retry and readiness timings. */
   readModelTimings?: { retryMs?: number; readyTimeoutMs?: number };
   /** The host registry (hosts, services, images); without it there are no hosts. The caller owns it. */
@@ -61,6 +61,8 @@ export async function startGateway(opts: {
     ...(identity.local ? { identity: { local: identity.local, region: config.auth.region } } : {}),
     secretBox: identity.secretBox,
     registries: createFoldingRegistryReadModel((o) => readAll({ nc, ...o })),
+    readEvents: (o) => readAll({ nc, ...o }),
+    ...(config.networkPool ? { networkPool: config.networkPool } : {}),
     ...(config.quotaDefaults ? { quotaDefaults: config.quotaDefaults } : {}),
     ...(config.quotaReservationSeconds ? { quotaReservationMs: config.quotaReservationSeconds * 1000 } : {}),
   });

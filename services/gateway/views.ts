@@ -5,7 +5,7 @@
  * Sources: zun/api/controllers/v1/views/containers_view.py, root.py,
  * v1/__init__.py, link.py, v1/collection.py.
  */
-import type { ContainerState } from '../../domain/container.js';
+import { addressesOf, type ContainerState } from '../../domain/container.js';
 import { MAX_VERSION, MIN_VERSION } from './microversion.js';
 
 export interface ViewOptions {
@@ -66,7 +66,7 @@ export function containerView(s: ContainerState, opts: ViewOptions): Record<stri
     ports: ports.length > 0 ? ports : null,
     hostname: spec.hostname,
     labels: spec.labels,
-    addresses: {},
+    addresses: addressesOf(s),
     image_pull_policy: spec.imagePullPolicy,
     host: s.host,
     restart_policy: { Name: spec.restartPolicy.name, MaximumRetryCount: String(spec.restartPolicy.maximumRetryCount) },

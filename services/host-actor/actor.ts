@@ -456,6 +456,8 @@ export function createHostActor(o: HostActorOptions): HostActor {
       ]);
       clearTimeout(timer);
       await Promise.race([watchLoop, new Promise((r) => setTimeout(r, 1_000))]);
+      // Docker networks no container uses any more go with us (no grace: nothing is being created now).
+      if (resources) await resources.collectNetworks(clock().getTime(), 0).catch((err: unknown) => log.warn({ err: (err as Error)?.message }, 'network collection failed'));
       await registry?.stop();
       log.info('host actor stopped');
     },

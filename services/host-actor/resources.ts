@@ -265,10 +265,10 @@ export function createHostResources(deps: HostResourcesDeps): HostResources {
       const next = new Map<string, number>();
       for (const n of await network.listNetworks()) {
         if (n.containers.length > 0) continue;
-        if (nowMs - (touched.get(n.networkId) ?? -Infinity) < graceMs) continue;
         const since = unusedSince.get(n.networkId) ?? nowMs;
         next.set(n.networkId, since);
         if (nowMs - since < graceMs) continue;
+        if (nowMs - (touched.get(n.networkId) ?? -Infinity) < graceMs) continue;
         const { removed } = await network.removeNetworkIfUnused({ id: n.networkId, name: n.networkId, projectId: '' });
         if (removed) {
           next.delete(n.networkId);

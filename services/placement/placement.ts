@@ -78,6 +78,11 @@ export interface PlacementOptions {
   /** Per-consumer commands in flight at once (default 2048, at least batchSize). */
   readonly maxInFlight?: number;
   readonly streamName?: string;
+  /**
+   * How long a new leader waits for the first host to register before it
+   * fails requests for want of hosts (default 10 s, about a host lease TTL).
+   */
+  readonly emptyRegistryGraceMs?: number;
   /** Injected for tests; by default built on `etcd`. */
   readonly registry?: PlacementHostRegistry;
   readonly election?: Election;
@@ -147,6 +152,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     private slotFreed: (() => void) | null = null;
     private tail: ConsumerMessages | null = null;
     readonly log: Logger;
+    readonly startedAt = o.clock().getTime();
 
     constructor(readonly term: LeaderTerm) {
       this.log = log.child({ term: term.number });
@@ -406,7 +412,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
           }
           const closed = await msgs.closed();
           if (closed instanceof Error) throw closed;
-          if (this.active) throw new Error('the tail consumer closed');
+          if (this.active) this.log.info({ from: this.lastSeq + 1 }, 'reopening the stream tail');
         } catch (err) {
           if (!this.active) return;
           this.log.warn({ err: (err as Error).message, from: this.lastSeq + 1 }, 'stream tail failed; reopening');
@@ -434,6 +440,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     private async pump(): Promise<void> {
       const batchSize = o.batchSize ?? 500;
       const batchDelay = o.batchDelayMs ?? 20;
+      const hostGraceMs = o.emptyRegistryGraceMs ?? 10_000;
       const maxInFlight = Math.max(o.maxInFlight ?? 2048, batchSize);
       while (this.active) {
         if (this.pending.size === 0 && this.releases.size === 0) {
@@ -451,6 +458,12 @@ export function createPlacement(o: PlacementOptions): PlacementService {
           }
         }
         if (this.pending.size === 0) continue;
+        if (registry.hosts().length === 0 && o.clock().getTime() - this.startedAt < hostGraceMs) {
+          // Just elected with an empty registry (a whole-cluster restart): give the host
+          // actors a moment to register before anything is failed for want of hosts.
+          await sleep(100, this.term.signal);
+          continue;
+        }
         if (this.pending.size < batchSize && batchDelay > 0) await sleep(batchDelay, this.term.signal);
         // Back-pressure: plan a batch only when its commands can all be in flight.
         while (this.active && this.inFlight + Math.min(this.pending.size, batchSize) > maxInFlight) {
@@ -499,6 +512,13 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       for (const r of out.retry) this.pending.set(r.request.id, r.request.kind);
     }
 
+    /** After a reconnect the server may have lost the consumer: reopen at once rather than wait for missed heartbeats. */
+    reopenTail(): void {
+      const t = this.tail;
+      this.tail = null;
+      void t?.close().catch(() => {});
+    }
+
     async end(): Promise<void> {
       this.wake();
       const t = this.tail;
@@ -533,8 +553,20 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     s.run().catch((err: unknown) => s.log.error({ err }, 'placement term failed'));
   }
 
+  let watchingStatus = false;
+  function watchConnection(): void {
+    if (watchingStatus) return;
+    watchingStatus = true;
+    void (async () => {
+      for await (const st of o.nc.status()) {
+        if (st.type === 'reconnect') session?.reopenTail();
+      }
+    })().catch(() => {});
+  }
+
   return {
     async start() {
+      watchConnection();
       await registry.start();
       unsubscribe = registry.onChange(onHostChange);
       election.start(onElected);

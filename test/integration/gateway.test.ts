@@ -68,7 +68,14 @@ beforeAll(async () => {
     nc,
     log,
     // noauth, explicitly (identity is exercised in test/integration/identity-cli.test.ts).
-    config: { host: '127.0.0.1', port: 0, baseUrl: undefined, auth: loadConfig({ AUTH_MODE: 'noauth', GATEWAY_SECRET: 'gateway-it-secret-of-at-least-32-bytes' }).auth },
+    // Unlimited quotas: counting usage needs the read model, and this test creates before it exists.
+    config: {
+      host: '127.0.0.1',
+      port: 0,
+      baseUrl: undefined,
+      auth: loadConfig({ AUTH_MODE: 'noauth', GATEWAY_SECRET: 'gateway-it-secret-of-at-least-32-bytes' }).auth,
+      quotaDefaults: { containers: -1, memory: -1, disk: -1, cpu: -1 },
+    },
     readModelTimings: { retryMs: 100, readyTimeoutMs: 300 },
   });
 });

@@ -11,14 +11,14 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Etcd3 } from 'etcd3';
-import type { ContainerSpec, PlacementEvent, RecordedEvent } from '../../events/index.js';
+import type { CapsuleSpec, ContainerSpec, PlacementEvent, RecordedEvent } from '../../events/index.js';
 import type { HostRecord } from '../../domain/host.js';
 import type { ContainerState } from '../../domain/container.js';
 import { NO_VALID_HOST, foldLedger, overcommittedHosts, usageOf } from '../../domain/placement.js';
 import { connectNats, type NatsConnection } from '../../services/platform/nats.js';
 import { ensureStream } from '../../services/platform/stream.js';
 import { createJetStreamEventStore } from '../../services/platform/jetstream-eventstore.js';
-import { executeContainerCommand, loadContainer } from '../../services/platform/commands.js';
+import { executeCapsuleCommand, executeContainerCommand, loadCapsule, loadContainer } from '../../services/platform/commands.js';
 import { createLogger } from '../../services/platform/log.js';
 import { createPlacement, type PlacementService } from '../../services/placement/placement.js';
 import { registerHost, type Registration } from '../../services/placement/registry.js';
@@ -168,6 +168,29 @@ describe('placement service', () => {
     expect(leaders()).toHaveLength(1);
   });
 
+  it('places a capsule by its summed claim, and releases it when the capsule is deleted', async () => {
+    const id = randomUUID();
+    const spec: CapsuleSpec = {
+      name: 'cap', labels: {}, annotations: {}, restartPolicy: 'always', availabilityZone: 'az2', cpu: 1.5, memory: 512,
+      containers: [{
+        name: 'main', image: 'zun-base:latest', command: ['sleep', '3600'], workdir: null, environment: {}, imagePullPolicy: 'never',
+        interactive: false, tty: false, cpu: 1.5, memory: 512, exposedPorts: [], volumeMounts: [],
+      }],
+      initContainers: [], volumes: [],
+    };
+    expect((await executeCapsuleCommand(deps(), id, { type: 'CreateCapsule', spec }, { ...user, requestId: `req-${randomUUID()}` })).ok).toBe(true);
+    const placed = await waitFor('the capsule to be placed', async () => {
+      const c = await loadCapsule(store, id);
+      return c.host !== null ? c : null;
+    });
+    expect(placed.host).toBe('h2');
+    expect(placed.claim).toEqual({ cpu: 1.5, memoryMiB: 512, diskGb: 0 });
+    expect((await ledger()).claims.get(id)).toMatchObject({ kind: 'capsule', host: 'h2' });
+    await executeCapsuleCommand(deps(), id, { type: 'DeleteCapsule' }, { ...user, requestId: `req-${randomUUID()}` });
+    await executeCapsuleCommand(deps(), id, { type: 'RecordCapsuleObservation', observation: { type: 'CapsuleDeleted', data: {} } }, { ...user, requestId: `req-${randomUUID()}` });
+    await waitFor('the capsule claim to be released', async () => !(await ledger()).claims.has(id));
+  });
+
   it('fails with Zun\'s reason what fits nowhere, and never overcommits a host', async () => {
     const huge = await create({ cpu: 8, memory: 256 });
     const failed = await decided(huge);
@@ -265,11 +288,19 @@ describe('placement service', () => {
     expect(leaders()).toHaveLength(1);
   });
 
-  it('survives an etcd restart', async () => {
+  it('survives an etcd restart: still one leader, and the registry watch resumes', async () => {
     await etcdServer.restart();
-    await sleep(500);
     const s = await decided(await create({ cpu: 0.5, memory: 128, availabilityZone: 'az2' }), 30_000);
     expect(s.host).toBe('h2');
     await waitFor('one leader', async () => leaders().length === 1, 20_000);
+    // A host registered after the restart is seen through the resumed watch.
+    const h4Etcd = new Etcd3({ hosts: etcdServer.endpoint });
+    clients.push(h4Etcd);
+    regs.set('h4', await waitFor('etcd to take a registration', async () => registerHost(h4Etcd, host('h4', { cpus: 2, memoryMiB: 1024 }), TTL), 20_000, 200));
+    const on4 = await waitFor('a container placed on h4', async () => {
+      const st = await decided(await create({ cpu: 0.1, memory: 64, requestedHost: 'h4' }));
+      return st.host === 'h4' ? st : null;
+    }, 30_000, 500);
+    expect(on4.host).toBe('h4');
   });
 });

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { freePort, startEtcd, startNats } from './servers.js';
+import { cleanupHosts } from './host-cleanup.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 
@@ -105,6 +106,8 @@ export async function startCluster(opts: {
   const gatewayPort = await freePort();
   const base = { NATS_URL: nats.url, ETCD_ENDPOINTS: etcd.endpoint, ...(opts.env ?? {}) };
   const services = new Map<string, ServiceProcess>();
+  /** Host actors started, and the STATE_DIR each defaulted to (removed on stop; given ones are left). */
+  const hosts = new Map<string, string | null>();
   const add = (name: string, entry: string, env: Record<string, string> = {}) => {
     const p = spawnService(name, entry, { ...base, ...env });
     services.set(name, p);
@@ -120,13 +123,18 @@ export async function startCluster(opts: {
     nats,
     etcd,
     services,
-    addHostActor: (hostname, env = {}) =>
-      add(`host-actor:${hostname}`, 'services/host-actor/main.ts', { HOST_NAME: hostname, ...(opts.hostEnv ?? {}), ...env }),
+    addHostActor: (hostname, env = {}) => {
+      const given = env['STATE_DIR'] ?? opts.hostEnv?.['STATE_DIR'] ?? opts.env?.['STATE_DIR'];
+      if (!hosts.has(hostname)) hosts.set(hostname, given ? null : join(REPO, '.data', 'host-actor', hostname));
+      return add(`host-actor:${hostname}`, 'services/host-actor/main.ts', { HOST_NAME: hostname, ...(opts.hostEnv ?? {}), ...env });
+    },
     addPlacement: (instance, env = {}) => add(`placement:${instance}`, 'services/placement/main.ts', { PLACEMENT_INSTANCE: instance, ...env }),
     async stop() {
       await Promise.all([...services.values()].map((s) => s.stop()));
       await nats.stop();
       await etcd.stop();
+      // What the host actors made on this machine: containers, networks, mounts, loop devices, state dirs.
+      await cleanupHosts([...hosts.keys()], [...hosts.values()].filter((d): d is string => d !== null));
     },
   };
   for (let i = 0; i < (opts.placements ?? 1); i++) cluster.addPlacement(`p${i + 1}`);

@@ -108,15 +108,21 @@ describe('keystone mode', () => {
     const v = s.validations()[0]!;
     expect(v.headers['x-auth-token']).toBe(`${SERVICE_TOKEN}1`);
     expect(v.headers['x-subject-token']).toBe('gAAAAABWPEmbMember');
-    // Cached: no second validation before expiry...
-    now = at('02:30')();
+    // Cached: no second validation within the cache time (default 5 min)...
+    now = at('02:04')();
     expect(await k.authenticate(headers('gAAAAABWPEmbMember'))).toEqual(ctx);
     expect(s.validations()).toHaveLength(1);
     expect(k.stats.cacheHits).toBe(1);
-    // ...and none after it: the token itself has expired, so Keystone is asked again.
-    now = at('03:00')();
+    // ...Keystone is asked again after it...
+    now = at('02:06')();
     await k.authenticate(headers('gAAAAABWPEmbMember'));
     expect(s.validations()).toHaveLength(2);
+    // ...and never trusted past the token's own expiry, whatever the cache time.
+    const long = auth(s, () => now, { cacheMs: 24 * 3600_000 });
+    await long.authenticate(headers('gAAAAABWPEmbMember'));
+    now = new Date('2015-11-07T02:58:44Z');
+    await long.authenticate(headers('gAAAAABWPEmbMember'));
+    expect(long.stats.validations).toBe(2);
   });
 
   it('refuses missing, invalid and unscoped tokens with 401, and caches the refusal briefly', async () => {

@@ -259,7 +259,7 @@ describe('/v1 in the local mode', () => {
   it('needs a token: 401 in Zun\'s format with WWW-Authenticate; / and /v1 stay public', async () => {
     const h = await localHarness();
     for (const [method, url] of [['GET', '/v1/containers'], ['GET', '/v1/quotas/demo-a'], ['POST', '/v1/containers/x/start'], ['GET', '/v1/nope']] as const) {
-      for (const headers of [{}, { 'x-auth-token': 'nonsense' }, { 'x-project-id': 'demo-a', 'x-roles': 'admin' }]) {
+      for (const headers of [{}, { 'x-auth-token': 'nonsense' }, { 'x-project-id': 'demo-a', 'x-roles': 'admin' }] as Record<string, string>[]) {
         const r = await h.req(method, url, { headers });
         expect(r.statusCode, `${method} ${url}`).toBe(401);
         expect(zunError(r)).toMatchObject({ code: 'container.not-authenticated', status: 401, title: 'The request you have made requires authentication.' });

@@ -4,7 +4,7 @@
  * no script, no stylesheet or font from elsewhere, nothing fetched. Public.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { openApiDocument } from '../openapi.js';
+import { openApiDocument, pathShape } from '../openapi.js';
 
 export interface DocsRoutesOptions {
   readonly baseUrlOf: (req: FastifyRequest) => string;
@@ -131,6 +131,12 @@ ${sections}
 }
 
 export const docsRoutes: FastifyPluginAsync<DocsRoutesOptions> = async (app, opts) => {
-  app.get('/openapi.json', async (req) => openApiDocument(opts.baseUrlOf(req)));
-  app.get('/docs', async (req, reply) => reply.type('text/html; charset=utf-8').send(renderDocs(openApiDocument(opts.baseUrlOf(req)))));
+  // The live route table (app.ts records every route): an operation is "served" when it is registered.
+  const isServed = (method: string, path: string) => {
+    const shape = pathShape(path);
+    return (app.registeredRoutes ?? []).some((r) => r.method === method && pathShape(r.url) === shape);
+  };
+  const doc = (req: FastifyRequest) => openApiDocument({ serverUrl: opts.baseUrlOf(req), isServed });
+  app.get('/openapi.json', async (req) => doc(req));
+  app.get('/docs', async (req, reply) => reply.type('text/html; charset=utf-8').send(renderDocs(doc(req))));
 };

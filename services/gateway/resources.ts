@@ -1,0 +1,399 @@
+/**
+ * Networks and volumes as the gateway sees them: resolving a container's
+ * `nets` and `mounts` (and a capsule's volumes and network) into the spec
+ * before the create is appended, so the host actor never looks anything up;
+ * creating the project's default network on first need; creating and
+ * reserving volumes.
+ *
+ * Every write goes through the fenced command path (services/resources):
+ * - the default network has a fixed id per project, so two first creates
+ *   race on the network's own fence (expected sequence 0) and the loser
+ *   reloads and uses the winner's; its subnet comes from the IPAM ledger,
+ *   fenced too, and idempotent per network id;
+ * - a volume is reserved for the consumer about to be created, fenced on the
+ *   volume, so two creates cannot both take it (Zun: VolumeInUse, 400). A
+ *   reservation whose consumer never came to life (the create failed after
+ *   the reserve) does not block for ever: it is stale once the consumer's log
+ *   is empty and the reservation is older than RESERVATION_GRACE_MS, or once
+ *   the consumer is deleted.
+ *
+ * Subnets: a network registered with POST /v1/networks gets a /24 of the
+ * pool from the IPAM ledger (fenced), so fixed IPs can be checked here and
+ * pinned on the host. The project's default network gets none: each host's
+ * Docker picks a free subnet for its bridge. That keeps several host actors
+ * on one dockerd working (Docker refuses two bridges with one subnet, and a
+ * project's default network is on every host it has containers on); the
+ * price is no fixed IPs on the default network (400). A network with a
+ * subnet can be on only one host per dockerd (bridges are host-local).
+ *
+ * Deviation from Zun (documented in the README): a mount `source` naming a
+ * volume that does not exist creates it in the caller's project (Zun
+ * requires an existing Cinder volume; here there is no volume API), with
+ * `size` GB or 1 GB, kept when the container is deleted. `size` alone makes
+ * an anonymous volume removed with its container, as in Zun.
+ */
+import type { CapsuleSpec, ContainerSpec, MountRequest, NetRequest } from '../../events/index.js';
+import type { NetworkRef } from '../../events/network.js';
+import { ipInCidr, networkLive, networkRefOf, type NetworkState } from '../../domain/network.js';
+import { volumeHolders, volumeLive, type VolumeState } from '../../domain/volume.js';
+import { foldNetwork } from '../../domain/network.js';
+import type { CommandDeps } from '../platform/commands.js';
+import { loadCapsule, loadContainer } from '../platform/commands.js';
+import type { EventStore } from '../platform/eventstore.js';
+import { allocateSubnet, executeNetworkCommand, executeVolumeCommand, loadNetwork, loadVolume, releaseSubnet } from '../resources/commands.js';
+import { defaultNetworkId, namedVolumeId, neutronNetworkId } from '../resources/ids.js';
+import type { AuthContext } from './auth.js';
+import { Conflict, InvalidValue, ServiceUnavailable, ZunError } from './errors.js';
+import { kindSubject, type RecordedEvent } from '../../events/index.js';
+
+/** Reads events in stream order by subject filter (the memory store's readAll, or JetStream's). */
+export type ReadEvents = (opts: { filter: string }) => AsyncIterable<RecordedEvent>;
+
+export class NetworkNotFound extends ZunError {
+  constructor(network: string) {
+    super(404, 'network-not-found', `Neutron network ${network} could not be found.`);
+    this.name = 'NetworkNotFound';
+  }
+}
+
+export class VolumeNotFound extends ZunError {
+  constructor(volume: string) {
+    super(404, 'volume-not-found', `Volume ${volume} could not be found.`);
+    this.name = 'VolumeNotFound';
+  }
+}
+
+export class VolumeInUse extends ZunError {
+  constructor(volume: string) {
+    super(400, 'volume-in-use', `Volume ${volume} is still in use.`);
+    this.name = 'VolumeInUse';
+  }
+}
+
+/** How old a reservation by a consumer with no events must be before it is considered abandoned. */
+export const RESERVATION_GRACE_MS = 60_000;
+export const DEFAULT_NETWORK_NAME = 'default';
+/** GB of a volume created by naming it (no size given). */
+export const DEFAULT_VOLUME_SIZE_GB = 1;
+
+/** Who is asking, and the request's id (the command id of what it appends). */
+export interface Caller {
+  readonly auth: AuthContext;
+  readonly requestId: string;
+}
+
+export interface ResourceServiceDeps {
+  readonly store: EventStore;
+  readonly newId: () => string;
+  readonly now: () => Date;
+  /** IPv4 pool the networks' /24s come from (default 10.200.0.0/16). */
+  readonly pool: string;
+  /** Network lookups by name scan the network events. */
+  readonly readEvents?: ReadEvents;
+}
+
+const uuidRe = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+const asUuid = (s: string): string | null => {
+  if (!uuidRe.test(s)) return null;
+  const h = s.replace(/-/g, '').toLowerCase();
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+};
+
+/** Strict base64, as Python's b64decode accepts it (whitespace ignored). */
+const isBase64 = (s: string) => {
+  const t = s.replace(/\s+/g, '');
+  return t.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(t);
+};
+
+export function createResourceService(deps: ResourceServiceDeps) {
+  const { store, pool } = deps;
+  const commandDeps: CommandDeps = { store, newId: deps.newId, now: deps.now };
+  const cctx = (c: Caller, suffix: string) => ({
+    projectId: c.auth.projectId,
+    userId: c.auth.userId,
+    requestId: c.requestId,
+    commandId: `${c.requestId}:${suffix}`,
+  });
+  const visible = (c: Caller, projectId: string | null) => c.auth.isAdmin || projectId === c.auth.projectId;
+
+  async function allNetworks(): Promise<NetworkState[]> {
+    if (!deps.readEvents) throw new ServiceUnavailable('No network index is configured.');
+    const events = new Map<string, RecordedEvent[]>();
+    for await (const e of deps.readEvents({ filter: kindSubject('network') })) {
+      events.set(e.aggregateId, [...(events.get(e.aggregateId) ?? []), e]);
+    }
+    return [...events.entries()].map(([id, es]) => foldNetwork(id, es)).filter(networkLive);
+  }
+
+  /**
+   * Creates a network, with a subnet of the pool when `subnet` (a network
+   * registered with POST /v1/networks: fixed IPs need it), or with none (the
+   * default network: Docker's IPAM picks a free subnet on each host, see the
+   * module comment); returns it (an existing live one for `allowExisting`).
+   */
+  async function createNetwork(
+    c: Caller,
+    id: string,
+    o: { name: string; neutronNetId: string; projectId: string; isDefault: boolean },
+    allowExisting: boolean,
+    withSubnet: boolean,
+  ): Promise<NetworkState> {
+    const existing = await loadNetwork(store, id);
+    if (networkLive(existing)) {
+      if (allowExisting) return existing;
+      throw new Conflict(`A network with neutron_net_id ${o.neutronNetId} already exists.`);
+    }
+    let subnet: { cidr: string | null; gateway: string | null } = { cidr: null, gateway: null };
+    if (withSubnet) {
+      const a = await allocateSubnet(commandDeps, pool, id, cctx(c, `ipam:${id}`));
+      if (!a.ok) throw new ServiceUnavailable(a.message);
+      subnet = a;
+    }
+    const res = await executeNetworkCommand(commandDeps, id, { type: 'CreateNetwork', ...o, cidr: subnet.cidr, gateway: subnet.gateway }, cctx(c, `network:${id}`));
+    if (!res.ok) {
+      // Someone created it between our load and our append: theirs is the one.
+      if (allowExisting && networkLive(res.state)) return res.state;
+      throw new Conflict(res.rejection.message);
+    }
+    return res.state;
+  }
+
+  /** The project's default network, made on first need. */
+  async function defaultNetwork(c: Caller, projectId = c.auth.projectId): Promise<NetworkRef> {
+    const id = defaultNetworkId(projectId);
+    const s = await createNetwork(c, id, { name: DEFAULT_NETWORK_NAME, neutronNetId: id, projectId, isDefault: true }, true, false);
+    return networkRefOf(s);
+  }
+
+  /**
+   * A network by Zun id, Neutron id or name, as the caller may use it: its
+   * own project's, or any for an admin. The project's `default` network is
+   * made when named and missing.
+   */
+  async function findNetwork(c: Caller, ident: string): Promise<NetworkState> {
+    const byId = asUuid(ident);
+    for (const id of [byId, neutronNetworkId(ident)]) {
+      if (!id) continue;
+      const s = await loadNetwork(store, id);
+      if (networkLive(s) && visible(c, s.projectId)) return s;
+    }
+    if (ident === DEFAULT_NETWORK_NAME || ident === defaultNetworkId(c.auth.projectId)) {
+      return loadNetwork(store, (await defaultNetwork(c)).id);
+    }
+    const named = (await allNetworks()).filter((s) => s.name === ident && visible(c, s.projectId));
+    const own = named.filter((s) => s.projectId === c.auth.projectId);
+    const pick = own.length > 0 ? own : named;
+    if (pick.length === 0) throw new NetworkNotFound(ident);
+    if (pick.length > 1) throw new Conflict(`Multiple neutron networks exist with same name. Please use the uuid instead.`);
+    return pick[0]!;
+  }
+
+  /** One `nets` entry resolved (network or the project default; fixed IPs checked against the subnet). */
+  async function resolveNet(c: Caller, n: NetRequest): Promise<NetRequest> {
+    checkNetRequest(n);
+    const ref = n.network === undefined ? await defaultNetwork(c) : networkRefOf(await findNetwork(c, n.network));
+    return checkedNet(n, ref);
+  }
+
+  function checkNetRequest(n: NetRequest): void {
+    if (n.port !== undefined) {
+      throw new InvalidValue(`Neutron ports are not available with this service's bridge networks; request a network instead of port ${n.port}.`);
+    }
+  }
+
+  /** The fixed-IP checks of checkedNet, returning the network. */
+  function checkedNetRef(n: NetRequest, ref: NetworkRef): NetworkRef {
+    checkedNet(n, ref);
+    return ref;
+  }
+
+  function checkedNet(n: NetRequest, ref: NetworkRef): NetRequest {
+    if (n.v6FixedIp !== undefined) throw new InvalidValue(`Network ${ref.name} has no IPv6 subnet.`);
+    if (n.v4FixedIp !== undefined && !ref.cidr) {
+      throw new InvalidValue(`Network ${ref.name} has no fixed subnet (a project's default network gets one from each host); create a network for fixed IPs.`);
+    }
+    if (n.v4FixedIp !== undefined && ref.cidr && !ipInCidr(n.v4FixedIp, ref.cidr)) {
+      throw new InvalidValue(`Fixed IP ${n.v4FixedIp} is not in the subnet ${ref.cidr} of network ${ref.name}.`);
+    }
+    if (n.v4FixedIp !== undefined && ref.gateway === n.v4FixedIp) {
+      throw new InvalidValue(`Fixed IP ${n.v4FixedIp} is the gateway address of network ${ref.name}.`);
+    }
+    return { ...n, network: n.network ?? ref.id, resolved: ref };
+  }
+
+  /** Consumers that hold a volume but are not (and will not be) alive: their hold is void. */
+  async function staleHolders(v: VolumeState): Promise<string[]> {
+    const now = deps.now().getTime();
+    const out: string[] = [];
+    for (const consumer of volumeHolders(v)) {
+      const [ct, cp] = await Promise.all([loadContainer(store, consumer), loadCapsule(store, consumer)]);
+      const status = ct.status ?? cp.status;
+      if (status === 'Deleted') out.push(consumer);
+      else if (status === null) {
+        const at = Date.parse(v.reservations[consumer] ?? '');
+        if (!(v.attachments[consumer] !== undefined) && (Number.isNaN(at) || now - at > RESERVATION_GRACE_MS)) out.push(consumer);
+      }
+    }
+    return out;
+  }
+
+  async function reserve(c: Caller, v: VolumeState, consumer: string, label: string): Promise<void> {
+    const stale = await staleHolders(v);
+    const res = await executeVolumeCommand(commandDeps, v.id, { type: 'ReserveVolume', consumer, stale }, cctx(c, `reserve:${v.id}:${consumer}`));
+    if (!res.ok) {
+      if (res.rejection.code === 'in-use') throw new VolumeInUse(label);
+      throw new VolumeNotFound(label);
+    }
+  }
+
+  async function createVolume(c: Caller, id: string, o: { name: string; sizeGb: number; autoRemove: boolean }): Promise<VolumeState> {
+    const res = await executeVolumeCommand(commandDeps, id, { type: 'CreateVolume', projectId: c.auth.projectId, ...o }, cctx(c, `volume:${id}`));
+    if (res.ok) return res.state;
+    // Created meanwhile by someone else (a named volume): use it.
+    if (volumeLive(res.state)) return res.state;
+    throw new Conflict(res.rejection.message);
+  }
+
+  /** A mount's volume: by uuid (must exist), or by name (created when missing: see the module comment). */
+  async function volumeForSource(c: Caller, source: string, sizeGb: number | undefined): Promise<VolumeState> {
+    const id = asUuid(source);
+    if (id) {
+      const v = await loadVolume(store, id);
+      if (!volumeLive(v) || !visible(c, v.projectId)) throw new VolumeNotFound(source);
+      return v;
+    }
+    const named = await loadVolume(store, namedVolumeId(c.auth.projectId, source));
+    if (volumeLive(named)) return named;
+    return createVolume(c, named.id, { name: source, sizeGb: sizeGb ?? DEFAULT_VOLUME_SIZE_GB, autoRemove: false });
+  }
+
+  /** What resolveMount will find, checked without writing anything: bad content, unknown or busy volumes. */
+  async function checkMount(c: Caller, m: MountRequest): Promise<void> {
+    if (m.type === 'bind') {
+      if (!isBase64(m.source ?? '')) throw new InvalidValue(`The source of bind mount ${m.destination} is not base64 file content.`);
+      return;
+    }
+    if (m.source === undefined) return;
+    const id = asUuid(m.source);
+    const v = await loadVolume(store, id ?? namedVolumeId(c.auth.projectId, m.source));
+    if (!volumeLive(v)) {
+      if (id) throw new VolumeNotFound(m.source);
+      return; // a name: made on create
+    }
+    if (!visible(c, v.projectId)) throw new VolumeNotFound(m.source);
+    const stale = new Set(await staleHolders(v));
+    if (volumeHolders(v).some((h) => !stale.has(h))) throw new VolumeInUse(m.source);
+  }
+
+  async function resolveMount(c: Caller, consumer: string, m: MountRequest, i: number): Promise<MountRequest> {
+    if (m.type === 'bind') {
+      if (!isBase64(m.source ?? '')) throw new InvalidValue(`The source of bind mount ${m.destination} is not base64 file content.`);
+      return { ...m, volumeId: `${consumer}-file-${i}` };
+    }
+    if (m.source === undefined) {
+      const v = await createVolume(c, deps.newId(), { name: '', sizeGb: m.size ?? DEFAULT_VOLUME_SIZE_GB, autoRemove: true });
+      await reserve(c, v, consumer, v.id);
+      return { ...m, volumeId: v.id };
+    }
+    const v = await volumeForSource(c, m.source, m.size);
+    await reserve(c, v, consumer, m.source);
+    return { ...m, volumeId: v.id };
+  }
+
+  /**
+   * Resolves a container's nets and mounts in two steps: first every check
+   * that needs no write (unknown networks, fixed IPs outside the subnet,
+   * bad file content, unknown or busy volumes), so that a refused request
+   * appends nothing; then the returned `commit` makes what must exist (the
+   * default network, volumes) and reserves the volumes, and gives the spec
+   * to append. Call `commit` right before the create is appended.
+   */
+  async function prepareContainerSpec(c: Caller, uuid: string, spec: ContainerSpec): Promise<() => Promise<ContainerSpec>> {
+    const dests = new Set<string>();
+    for (const m of spec.mounts) {
+      if (dests.has(m.destination)) throw new InvalidValue(`Duplicate mount destination ${m.destination}.`);
+      dests.add(m.destination);
+    }
+    const requested = spec.nets.length > 0 ? spec.nets : [{}];
+    const named = new Map<NetRequest, NetworkRef>();
+    for (const n of requested) {
+      checkNetRequest(n);
+      if (n.network !== undefined && n.network !== DEFAULT_NETWORK_NAME) named.set(n, checkedNetRef(n, networkRefOf(await findNetwork(c, n.network))));
+    }
+    const keys = [...named.values()].map((r) => r.id);
+    if (new Set(keys).size !== keys.length) throw new InvalidValue('A network is requested more than once.');
+    for (const m of spec.mounts) await checkMount(c, m);
+    return async () => {
+      const nets: NetRequest[] = [];
+      for (const n of requested) {
+        const ref = named.get(n) ?? (await defaultNetwork(c));
+        nets.push(checkedNet(n, ref));
+      }
+      const ids = nets.map((n) => n.resolved!.id);
+      if (new Set(ids).size !== ids.length) throw new InvalidValue('A network is requested more than once.');
+      const mounts: MountRequest[] = [];
+      for (let i = 0; i < spec.mounts.length; i++) mounts.push(await resolveMount(c, uuid, spec.mounts[i]!, i));
+      return { ...spec, nets, mounts };
+    };
+  }
+
+  return {
+    defaultNetwork,
+    prepareContainerSpec,
+    findNetwork,
+    resolveNet,
+    allNetworks,
+
+    /** Both steps of prepareContainerSpec at once. */
+    async resolveContainerSpec(c: Caller, uuid: string, spec: ContainerSpec): Promise<ContainerSpec> {
+      return (await prepareContainerSpec(c, uuid, spec))();
+    },
+
+    /** A capsule's volumes (created or reserved, for the capsule), member uuids and default network. */
+    async resolveCapsuleSpec(c: Caller, uuid: string, spec: CapsuleSpec): Promise<CapsuleSpec> {
+      const volumes = [];
+      for (const v of spec.volumes) {
+        if (v.volumeId) {
+          const vol = await volumeForSource(c, v.volumeId, undefined);
+          if (!volumeLive(vol) || asUuid(v.volumeId) === null) throw new VolumeNotFound(v.volumeId);
+          await reserve(c, vol, uuid, v.volumeId);
+          volumes.push({ ...v, volumeUuid: vol.id });
+        } else {
+          const vol = await createVolume(c, deps.newId(), { name: v.name, sizeGb: v.size ?? DEFAULT_VOLUME_SIZE_GB, autoRemove: v.autoRemove });
+          await reserve(c, vol, uuid, vol.id);
+          volumes.push({ ...v, volumeUuid: vol.id });
+        }
+      }
+      const withUuid = <T extends { uuid?: string }>(m: T): T => ({ ...m, uuid: m.uuid ?? deps.newId() });
+      return {
+        ...spec,
+        volumes,
+        containers: spec.containers.map(withUuid),
+        initContainers: spec.initContainers.map(withUuid),
+        nets: [await resolveNet(c, {})],
+      };
+    },
+
+    /** POST /v1/networks: a network for a Neutron id (one per id), with a subnet of the pool. */
+    async createNamedNetwork(c: Caller, o: { name: string; neutronNetId: string | null }): Promise<NetworkState> {
+      const neutron = o.neutronNetId ?? deps.newId();
+      const id = neutronNetworkId(neutron);
+      return createNetwork(c, id, { name: o.name, neutronNetId: neutron, projectId: c.auth.projectId, isDefault: false }, false, true);
+    },
+
+    /** DELETE /v1/networks/{ident}: refused while a live container or capsule is on it. */
+    async deleteNetwork(c: Caller, ident: string, users: (networkId: string) => Promise<string[]>): Promise<void> {
+      const s = await findNetwork(c, ident).catch((e: unknown) => {
+        if (e instanceof NetworkNotFound) throw new NetworkNotFound(ident);
+        throw e;
+      });
+      const using = await users(s.id);
+      if (using.length > 0) throw new Conflict(`Network ${ident} is in use by ${using.join(', ')}.`);
+      const res = await executeNetworkCommand(commandDeps, s.id, { type: 'DeleteNetwork' }, cctx(c, `network-delete:${s.id}`));
+      if (!res.ok) throw new NetworkNotFound(ident);
+      await releaseSubnet(commandDeps, pool, s.id, cctx(c, `ipam-release:${s.id}`));
+    },
+  };
+}
+
+export type ResourceService = ReturnType<typeof createResourceService>;
