@@ -110,7 +110,7 @@ export async function benchGateway({ quick, progress }: { quick: boolean; progre
       notes:
         `closed loop on loopback, keep-alive; root and show with ${connections} connections, the 1,000-container list with ${listConnections}; ` +
         `${durationMs / 1000} s each after a 1 s warm-up; gateway, projector and nats-server are child processes sharing the cores with the load generator. ` +
-        'show loads the aggregate from JetStream (an ordered consumer per request); the list is served from the read model cache.',
+        'show loads the aggregate from JetStream on every request (direct gets: last_by_subj, then back-pointers; a seeded container has one event); the list is served from the read model cache (one KV watch) and returns about 1 MB of JSON.',
     };
   } finally {
     await Promise.all(services.map((s) => s.stop()));

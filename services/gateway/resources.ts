@@ -319,6 +319,7 @@ export function createResourceService(deps: ResourceServiceDeps) {
     for (const n of requested) {
       checkNetRequest(n);
       if (n.network !== undefined && n.network !== DEFAULT_NETWORK_NAME) named.set(n, checkedNetRef(n, networkRefOf(await findNetwork(c, n.network))));
+      else if (n.v4FixedIp !== undefined) checkedNet(n, { id: '', neutronNetId: '', name: DEFAULT_NETWORK_NAME, projectId: c.auth.projectId, cidr: null, gateway: null });
     }
     const keys = [...named.values()].map((r) => r.id);
     if (new Set(keys).size !== keys.length) throw new InvalidValue('A network is requested more than once.');
@@ -351,11 +352,13 @@ export function createResourceService(deps: ResourceServiceDeps) {
 
     /** A capsule's volumes (created or reserved, for the capsule), member uuids and default network. */
     async resolveCapsuleSpec(c: Caller, uuid: string, spec: CapsuleSpec): Promise<CapsuleSpec> {
+      // Checks first (unknown or busy volumes), so that a refusal appends nothing.
+      for (const v of spec.volumes) if (v.volumeId) await checkMount(c, { type: 'volume', source: v.volumeId, destination: v.name });
       const volumes = [];
       for (const v of spec.volumes) {
         if (v.volumeId) {
+          // volumeID is a uuid (the template schema says so): an existing volume of the project.
           const vol = await volumeForSource(c, v.volumeId, undefined);
-          if (!volumeLive(vol) || asUuid(v.volumeId) === null) throw new VolumeNotFound(v.volumeId);
           await reserve(c, vol, uuid, v.volumeId);
           volumes.push({ ...v, volumeUuid: vol.id });
         } else {

@@ -302,7 +302,7 @@ export function memberCreateOptions(req: MemberCreateRequest): Docker.ContainerC
     ...(req.command.length > 0 ? { Cmd: [...req.command] } : {}),
     Env: Object.entries(req.environment).map(([k, v]) => `${k}=${v}`),
     ...(req.workdir ? { WorkingDir: req.workdir } : {}),
-    // A member shares the sandbox's UTS namespace? No: Docker forbids Hostname with container: network mode.
+    // Docker refuses a hostname (and exposed ports) for a container in another's network namespace.
     ...(req.hostname && !ns ? { Hostname: req.hostname } : {}),
     Labels: {
       ...ownLabels({ host: req.host, uuid: req.uuid, capsuleUuid: req.capsuleUuid, generation: 0 }),

@@ -185,6 +185,9 @@ export function createReconciler(deps: ReconcilerDeps) {
   async function syncNetworks(initial: ContainerState, dockerId: string, log: Logger): Promise<{ state: ContainerState; retry: boolean }> {
     let state = initial;
     if (!resources?.network || !networksApply(state)) return { state, retry: false };
+    // Containers from before networks (Docker's default bridge) have nothing to sync.
+    const resolvedAtCreate = (state.spec?.nets ?? []).some((n) => n.resolved);
+    if (!resolvedAtCreate && state.nets === undefined && Object.keys(observedNetworks(state)).length === 0) return { state, retry: false };
     const uuid = state.uuid;
     for (let step = 0; step < maxSteps; step++) {
       const known = [...knownNetworks(state), ...recordedRefs(state)];

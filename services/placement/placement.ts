@@ -443,21 +443,20 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       const hostGraceMs = o.emptyRegistryGraceMs ?? 10_000;
       const maxInFlight = Math.max(o.maxInFlight ?? 2048, batchSize);
       while (this.active) {
-        if (this.pending.size === 0 && this.releases.size === 0) {
+        // Claims of consumers with a command in flight wait for it: its outcome decides.
+        const releasable = [...this.releases].filter((id) => !this.busy.has(id));
+        if (this.pending.size === 0 && releasable.length === 0) {
           await new Promise<void>((r) => (this.wakePump = r));
           continue;
         }
-        if (this.releases.size > 0) {
-          const ids = [...this.releases].filter((id) => !this.busy.has(id));
-          for (const id of ids) this.releases.delete(id);
-          if (ids.length > 0) {
-            await this.retrying('release', async () => {
-              const done = await releaseClaims(ledgerDeps, this.ledger, ids, `req-${o.newId()}`);
-              stats.released += done.length;
-            });
-          }
+        if (releasable.length > 0) {
+          for (const id of releasable) this.releases.delete(id);
+          await this.retrying('release', async () => {
+            const done = await releaseClaims(ledgerDeps, this.ledger, releasable, `req-${o.newId()}`);
+            stats.released += done.length;
+          });
+          continue;
         }
-        if (this.pending.size === 0) continue;
         if (registry.hosts().length === 0 && o.clock().getTime() - this.startedAt < hostGraceMs) {
           // Just elected with an empty registry (a whole-cluster restart): give the host
           // actors a moment to register before anything is failed for want of hosts.
@@ -474,10 +473,20 @@ export function createPlacement(o: PlacementOptions): PlacementService {
         for (const [id, kind] of this.pending) {
           if (requests.length >= batchSize) break;
           this.pending.delete(id);
-          if (this.busy.has(id) || this.ledger.claims.has(id)) continue;
+          if (this.busy.has(id)) continue; // its command's outcome re-queues it if needed
+          const claim = this.ledger.claims.get(id);
+          if (claim) {
+            this.schedule(claim);
+            continue;
+          }
           const s = this.consumer(kind, id);
           if (!s || !this.needsPlacement(kind, s)) continue;
           requests.push(kind === 'container' ? requestFromContainer(s as ContainerState) : requestFromCapsule(s as CapsuleState));
+        }
+        if (requests.length === 0) {
+          // Never spin without yielding: timers and I/O must get their turn.
+          await new Promise<void>((r) => setImmediate(r));
+          continue;
         }
         if (requests.length === 0) continue;
         await this.planAndCommit(requests);
