@@ -32,19 +32,16 @@
  * `size` GB or 1 GB, kept when the container is deleted. `size` alone makes
  * an anonymous volume removed with its container, as in Zun.
  */
-import type { CapsuleSpec, ContainerSpec, MountRequest, NetRequest } from '../../events/index.js';
+import { kindSubject, type CapsuleSpec, type ContainerSpec, type MountRequest, type NetRequest, type RecordedEvent } from '../../events/index.js';
 import type { NetworkRef } from '../../events/network.js';
-import { ipInCidr, networkLive, networkRefOf, type NetworkState } from '../../domain/network.js';
+import { foldNetwork, ipInCidr, networkLive, networkRefOf, type NetworkState } from '../../domain/network.js';
 import { volumeHolders, volumeLive, type VolumeState } from '../../domain/volume.js';
-import { foldNetwork } from '../../domain/network.js';
-import type { CommandDeps } from '../platform/commands.js';
-import { loadCapsule, loadContainer } from '../platform/commands.js';
+import { loadCapsule, loadContainer, type CommandDeps } from '../platform/commands.js';
 import type { EventStore } from '../platform/eventstore.js';
 import { allocateSubnet, executeNetworkCommand, executeVolumeCommand, loadNetwork, loadVolume, releaseSubnet } from '../resources/commands.js';
 import { defaultNetworkId, namedVolumeId, neutronNetworkId } from '../resources/ids.js';
 import type { AuthContext } from './auth.js';
 import { Conflict, InvalidValue, ServiceUnavailable, ZunError } from './errors.js';
-import { kindSubject, type RecordedEvent } from '../../events/index.js';
 
 /** Reads events in stream order by subject filter (the memory store's readAll, or JetStream's). */
 export type ReadEvents = (opts: { filter: string }) => AsyncIterable<RecordedEvent>;
@@ -167,18 +164,20 @@ export function createResourceService(deps: ResourceServiceDeps) {
 
   /**
    * A network by Zun id, Neutron id or name, as the caller may use it: its
-   * own project's, or any for an admin. The project's `default` network is
-   * made when named and missing.
+   * own project's, or any for an admin. `default` names the default network
+   * of `projectId` (the caller's unless given). Read-only: nothing is made.
    */
-  async function findNetwork(c: Caller, ident: string): Promise<NetworkState> {
+  async function findNetwork(c: Caller, ident: string, projectId = c.auth.projectId): Promise<NetworkState> {
+    if (ident === DEFAULT_NETWORK_NAME) {
+      const s = await loadNetwork(store, defaultNetworkId(projectId));
+      if (networkLive(s) && visible(c, s.projectId)) return s;
+      throw new NetworkNotFound(ident);
+    }
     const byId = asUuid(ident);
     for (const id of [byId, neutronNetworkId(ident)]) {
       if (!id) continue;
       const s = await loadNetwork(store, id);
       if (networkLive(s) && visible(c, s.projectId)) return s;
-    }
-    if (ident === DEFAULT_NETWORK_NAME || ident === defaultNetworkId(c.auth.projectId)) {
-      return loadNetwork(store, (await defaultNetwork(c)).id);
     }
     const named = (await allNetworks()).filter((s) => s.name === ident && visible(c, s.projectId));
     const own = named.filter((s) => s.projectId === c.auth.projectId);
@@ -189,10 +188,23 @@ export function createResourceService(deps: ResourceServiceDeps) {
   }
 
   /** One `nets` entry resolved (network or the project default; fixed IPs checked against the subnet). */
-  async function resolveNet(c: Caller, n: NetRequest): Promise<NetRequest> {
+  async function resolveNet(c: Caller, n: NetRequest, projectId = c.auth.projectId): Promise<NetRequest> {
+    return (await prepareNet(c, n, projectId)).commit();
+  }
+
+  /**
+   * One `nets` entry in two steps: the checks and the Zun network id it will
+   * be (nothing written), then `commit`, which makes the default network of
+   * `projectId` when that is the one and it is missing.
+   */
+  async function prepareNet(c: Caller, n: NetRequest, projectId = c.auth.projectId): Promise<{ id: string; commit: () => Promise<NetRequest> }> {
     checkNetRequest(n);
-    const ref = n.network === undefined ? await defaultNetwork(c) : networkRefOf(await findNetwork(c, n.network));
-    return checkedNet(n, ref);
+    if (n.network !== undefined && n.network !== DEFAULT_NETWORK_NAME) {
+      const ref = checkedNetRef(n, networkRefOf(await findNetwork(c, n.network, projectId)));
+      return { id: ref.id, commit: async () => checkedNet(n, ref) };
+    }
+    if (n.v4FixedIp !== undefined) checkedNet(n, { id: '', neutronNetId: '', name: DEFAULT_NETWORK_NAME, projectId, cidr: null, gateway: null });
+    return { id: defaultNetworkId(projectId), commit: async () => checkedNet(n, await defaultNetwork(c, projectId)) };
   }
 
   function checkNetRequest(n: NetRequest): void {
@@ -315,23 +327,14 @@ export function createResourceService(deps: ResourceServiceDeps) {
       dests.add(m.destination);
     }
     const requested = spec.nets.length > 0 ? spec.nets : [{}];
-    const named = new Map<NetRequest, NetworkRef>();
-    for (const n of requested) {
-      checkNetRequest(n);
-      if (n.network !== undefined && n.network !== DEFAULT_NETWORK_NAME) named.set(n, checkedNetRef(n, networkRefOf(await findNetwork(c, n.network))));
-      else if (n.v4FixedIp !== undefined) checkedNet(n, { id: '', neutronNetId: '', name: DEFAULT_NETWORK_NAME, projectId: c.auth.projectId, cidr: null, gateway: null });
-    }
-    const keys = [...named.values()].map((r) => r.id);
-    if (new Set(keys).size !== keys.length) throw new InvalidValue('A network is requested more than once.');
+    const planned: { id: string; commit: () => Promise<NetRequest> }[] = [];
+    for (const n of requested) planned.push(await prepareNet(c, n));
+    const ids = planned.map((p) => p.id);
+    if (new Set(ids).size !== ids.length) throw new InvalidValue('A network is requested more than once.');
     for (const m of spec.mounts) await checkMount(c, m);
     return async () => {
       const nets: NetRequest[] = [];
-      for (const n of requested) {
-        const ref = named.get(n) ?? (await defaultNetwork(c));
-        nets.push(checkedNet(n, ref));
-      }
-      const ids = nets.map((n) => n.resolved!.id);
-      if (new Set(ids).size !== ids.length) throw new InvalidValue('A network is requested more than once.');
+      for (const p of planned) nets.push(await p.commit());
       const mounts: MountRequest[] = [];
       for (let i = 0; i < spec.mounts.length; i++) mounts.push(await resolveMount(c, uuid, spec.mounts[i]!, i));
       return { ...spec, nets, mounts };
@@ -340,6 +343,7 @@ export function createResourceService(deps: ResourceServiceDeps) {
 
   return {
     defaultNetwork,
+    prepareNet,
     prepareContainerSpec,
     findNetwork,
     resolveNet,

@@ -18,6 +18,7 @@ import { createMemoryRuntime } from './memory-runtime.js';
 import { createMemoryNetworkDriver } from './network/memory.js';
 import { createReconciler, mountsOf, newWorkerMemory } from './reconciler.js';
 import { CrashPoint, createHostResources } from './resources.js';
+import { ConfigError, loadConfig } from './config.js';
 import { createMemoryBindFileStore, createMemoryVolumeDriver } from './volume/memory.js';
 
 const HOST = 'node-1';
@@ -241,5 +242,18 @@ describe('capsules on the host', () => {
     expect(m.HostConfig).toMatchObject({ NetworkMode: 'container:sb1', IpcMode: 'container:sb1' });
     expect(m).not.toHaveProperty('Hostname');
     expect(m).not.toHaveProperty('ExposedPorts');
+  });
+});
+
+describe('config of networks, volumes and the crash hook', () => {
+  it('reads the drivers, the sandbox image and CRASH_AFTER (a known point only)', () => {
+    const c = loadConfig({ HOST_NAME: 'h1', STATE_DIR: 'rel/dir', CRASH_AFTER: 'volume-attached' });
+    expect(c.network).toEqual({ driver: 'bridge', isolate: true });
+    expect(c.volume).toMatchObject({ driver: 'local-block' });
+    expect(c.volume.stateDir.startsWith('/')).toBe(true);
+    expect(c.sandboxImage).toBe('zun-base:latest');
+    expect(c.crashAfter).toBe('volume-attached');
+    expect(loadConfig({ HOST_NAME: 'h1', CRASH_AFTER: '' }).crashAfter).toBeNull();
+    expect(() => loadConfig({ HOST_NAME: 'h1', CRASH_AFTER: 'somewhere' })).toThrow(ConfigError);
   });
 });

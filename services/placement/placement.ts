@@ -333,7 +333,10 @@ export function createPlacement(o: PlacementOptions): PlacementService {
         const known = this.consumer(claim.kind, claim.id);
         const r = await scheduleClaim(cmdDeps, known, claim, `req-${o.newId()}`);
         this.setConsumer(claim.kind, claim.id, r.state);
-        if (r.result === 'orphaned') this.releases.add(claim.id);
+        if (r.result === 'orphaned') {
+          this.log.info({ id: claim.id, host: claim.host, status: r.state.status, on: r.state.host }, 'claim orphaned: its consumer went away; releasing');
+          this.releases.add(claim.id);
+        }
         else stats.placed++;
       });
     }
@@ -519,6 +522,9 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       }
       for (const f of out.failures) this.fail(f.request);
       for (const r of out.retry) this.pending.set(r.request.id, r.request.kind);
+      // Refused by the applier (a host went away between plan and commit): the registry
+      // catches up in a moment; do not re-plan in a tight loop meanwhile.
+      if (out.retry.length > 0 && out.placements.length === 0) await sleep(50, this.term.signal);
     }
 
     /** After a reconnect the server may have lost the consumer: reopen at once rather than wait for missed heartbeats. */

@@ -113,7 +113,12 @@ describe('network_attach, network_detach, network_list', () => {
     const r = await h.req('POST', `/v1/containers/${c}/network_attach?network=n1&fixed_ip=10.200.0.7`, { version: '1.40' });
     expect(r.statusCode).toBe(200);
     expect(r.body).toBe('null');
+    const before = h.count();
     expect((await h.req('POST', `/v1/containers/${c}/network_attach?network=n1`, { version: '1.40' })).statusCode).toBe(400);
+    // Already on its project's default network (given at create): refused, and nothing made on the way.
+    expect((await h.req('POST', `/v1/containers/${c}/network_attach`, { version: '1.40', headers: MEMBER })).statusCode).toBe(404);
+    expect((await h.req('POST', `/v1/containers/${c}/network_attach?network=default`, { version: '1.40' })).statusCode).toBe(400);
+    expect(h.count()).toBe(before);
     const attach = (await h.events()).find((e) => e.type === 'ContainerNetworkAttachRequested')!;
     expect(attach.data).toMatchObject({ net: { network: 'n1', v4FixedIp: '10.200.0.7', resolved: { name: 'n1', neutronNetId: 'neutron-1' } } });
     const netId = (attach.data as { net: { resolved: { id: string } } }).net.resolved.id;

@@ -150,12 +150,12 @@ export const networkRoutes: FastifyPluginAsync<NetworkRoutesOptions> = async (ap
       ...(fixed !== undefined && isIPv4(String(fixed)) ? { v4FixedIp: String(fixed) } : {}),
       ...(fixed !== undefined && isIPv6(String(fixed)) ? { v6FixedIp: String(fixed) } : {}),
     };
-    const net = await resources.resolveNet(caller(req), request);
-    const id = net.resolved!.id;
-    if (desiredNets(s).some((n) => netKey(n) === id) || observedNetworks(s)[id] !== undefined) {
-      throw new InvalidValue(`Network '${request.network ?? net.resolved!.name}' is already connected to container '${identOf(req)}'.`);
+    // Checks first (nothing written), then the default network of the container's project is made if that is the one.
+    const plan = await resources.prepareNet(caller(req), request, s.projectId ?? callerOf(req).projectId);
+    if (desiredNets(s).some((n) => netKey(n) === plan.id) || observedNetworks(s)[plan.id] !== undefined) {
+      throw new InvalidValue(`Network '${request.network ?? 'default'}' is already connected to container '${identOf(req)}'.`);
     }
-    await kit.execute(req, s.uuid, { type: 'AttachNetwork', net });
+    await kit.execute(req, s.uuid, { type: 'AttachNetwork', net: await plan.commit() });
     return sendNull(reply, 200);
   });
 
@@ -180,7 +180,7 @@ export const networkRoutes: FastifyPluginAsync<NetworkRoutesOptions> = async (ap
       networkId = hit[0];
     } else {
       const ident = String(params['network']);
-      const n = await resources.findNetwork(caller(req), ident);
+      const n = await resources.findNetwork(caller(req), ident, s.projectId ?? callerOf(req).projectId);
       if (!desiredNets(s).some((x) => netKey(x) === n.id) && observedNetworks(s)[n.id] === undefined) {
         throw new InvalidValue(`Network '${ident}' is not attached to container '${identOf(req)}'.`);
       }
