@@ -53,7 +53,10 @@ function parseRecord(raw: string, log: Logger): HostRecord | null {
 
 function parseSettings(raw: string): HostSettings {
   try {
-    const v = JSON.parse(raw) as { disabled?: unknown; disabledReason?: unknown };
+    const v = JSON.parse(raw) as { disabled?: unknown; disabledReason?: unknown; forcedDown?: unknown };
+    // A service an operator forced down (PUT /v1/services/force_down) is down
+    // for placement, like one whose lease lapsed (Zun's ComputeFilter).
+    if (v.forcedDown === true) return { disabled: true, disabledReason: 'forced down' };
     return { disabled: v.disabled === true, disabledReason: typeof v.disabledReason === 'string' ? v.disabledReason : null };
   } catch {
     return { disabled: false, disabledReason: null };

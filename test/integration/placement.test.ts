@@ -168,6 +168,18 @@ describe('placement service', () => {
     expect(leaders()).toHaveLength(1);
   });
 
+  it('a host an operator forced down or disabled takes no new work until it is enabled again', async () => {
+    for (const settings of [{ forcedDown: true }, { disabled: true, disabledReason: 'maintenance' }]) {
+      await hostsEtcd.put('zun/host-settings/h2').value(JSON.stringify(settings));
+      await new Promise((r) => setTimeout(r, 300)); // the watch delivers the setting
+      const refused = await decided(await create({ cpu: 0.25, memory: 128, requestedHost: 'h2' }));
+      expect([refused.status, refused.statusReason]).toEqual(['Error', 'There are not enough hosts available.']);
+      await hostsEtcd.delete().key('zun/host-settings/h2');
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await decided(await create({ cpu: 0.25, memory: 128, requestedHost: 'h2' }))).host).toBe('h2');
+    }
+  });
+
   it('places a capsule by its summed claim, and releases it when the capsule is deleted', async () => {
     const id = randomUUID();
     const spec: CapsuleSpec = {
