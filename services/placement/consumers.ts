@@ -9,7 +9,7 @@
  * which loads, decides and retries. Same decider, same fence, same command id:
  * the fast path changes the cost, never the outcome.
  */
-import { envelope, type CapsuleEvent, type ContainerEvent, type EventEnvelope, type RecordedEvent } from '../../events/index.js';
+import type { CapsuleEvent, ContainerEvent, RecordedEvent } from '../../events/index.js';
 import { decideContainer, type ContainerCommand, type ContainerRejection } from '../../domain/container-decider.js';
 import { evolveContainer, type ContainerState } from '../../domain/container.js';
 import { decideCapsule, type CapsuleCommand, type CapsuleRejection } from '../../domain/capsule-decider.js';
@@ -17,6 +17,7 @@ import { evolveCapsule, type CapsuleState } from '../../domain/capsule.js';
 import {
   executeCapsuleCommand,
   executeContainerCommand,
+  toEnvelopes,
   type CommandContext,
   type CommandDeps,
   type CommandResult,
@@ -52,17 +53,7 @@ async function fast<S extends { seq: number; status: unknown }, C, R, E extends 
   if (known && known.status !== null) {
     const decision = k.decide(cmd, known);
     if ('events' in decision) {
-      const occurredAt = deps.now().toISOString();
-      const envs = decision.events.map((e) =>
-        envelope(e, { id: deps.newId(), aggregateKind: k.kind, aggregateId: id }, {
-          projectId: ctx.projectId,
-          userId: ctx.userId,
-          requestId: ctx.requestId,
-          correlationId: ctx.correlationId ?? ctx.requestId,
-          causationId: ctx.causationId ?? null,
-          occurredAt,
-        }),
-      ) as EventEnvelope[];
+      const envs = toEnvelopes(deps, k.kind, id, decision.events, ctx);
       try {
         const res = await deps.store.append(k.kind, id, envs, known.seq, ctx.commandId ?? ctx.requestId);
         if (!res.duplicate) {

@@ -42,48 +42,63 @@ export type CommandResult<S, R> =
   | { readonly ok: true; readonly state: S; readonly appended: readonly RecordedEvent[]; readonly duplicate: boolean }
   | { readonly ok: false; readonly rejection: R; readonly state: S };
 
-interface Kind<S, C, R, E extends DomainEvent> {
+/** Wraps decided events in envelopes carrying the command's metadata. */
+export function toEnvelopes(
+  deps: Pick<CommandDeps, 'newId' | 'now'>,
+  kind: AggregateKind,
+  id: string,
+  events: readonly DomainEvent[],
+  ctx: CommandContext,
+): EventEnvelope[] {
+  const occurredAt = deps.now().toISOString();
+  return events.map((e) =>
+    envelope(e, { id: deps.newId(), aggregateKind: kind, aggregateId: id }, {
+      projectId: ctx.projectId,
+      userId: ctx.userId,
+      requestId: ctx.requestId,
+      correlationId: ctx.correlationId ?? ctx.requestId,
+      causationId: ctx.causationId ?? null,
+      occurredAt,
+    }),
+  ) as EventEnvelope[];
+}
+
+/** One aggregate kind as the command path needs it. */
+export interface AggregateDef<S extends { readonly seq: number }, E extends DomainEvent> {
   readonly kind: AggregateKind;
   readonly initial: (id: string) => S;
   readonly evolve: (s: S, e: RecordedEvent<E>) => S;
-  readonly decide: (c: C, s: S) => { readonly events: readonly E[] } | { readonly rejected: R };
-  readonly seqOf: (s: S) => number;
 }
 
-async function execute<S, C, R, E extends DomainEvent>(
-  k: Kind<S, C, R, E>,
+/**
+ * Load, fold, decide, append fenced on the folded sequence; on a conflict,
+ * again (bounded). `decide` sees the freshly folded state on every attempt.
+ * A decision with no events appends nothing and succeeds.
+ */
+export async function executeOn<S extends { readonly seq: number }, E extends DomainEvent, R>(
+  def: AggregateDef<S, E>,
   deps: CommandDeps,
   id: string,
-  command: C,
+  decide: (s: S) => { readonly events: readonly E[] } | { readonly rejected: R },
   ctx: CommandContext,
 ): Promise<CommandResult<S, R>> {
   const maxRetries = deps.maxRetries ?? 5;
   const commandId = ctx.commandId ?? ctx.requestId;
+  const fold = (events: RecordedEvent[]) => (events as RecordedEvent<E>[]).reduce(def.evolve, def.initial(id));
   for (let attempt = 0; ; attempt++) {
-    const history = (await deps.store.load(k.kind, id)) as RecordedEvent<E>[];
-    let state = history.reduce(k.evolve, k.initial(id));
-    const decision = k.decide(command, state);
+    let state = fold(await deps.store.load(def.kind, id));
+    const decision = decide(state);
     if ('rejected' in decision) return { ok: false, rejection: decision.rejected, state };
-    const occurredAt = deps.now().toISOString();
-    const envelopes = decision.events.map((e) =>
-      envelope(e, { id: deps.newId(), aggregateKind: k.kind, aggregateId: id }, {
-        projectId: ctx.projectId,
-        userId: ctx.userId,
-        requestId: ctx.requestId,
-        correlationId: ctx.correlationId ?? ctx.requestId,
-        causationId: ctx.causationId ?? null,
-        occurredAt,
-      }),
-    ) as EventEnvelope[];
+    if (decision.events.length === 0) return { ok: true, state, appended: [], duplicate: false };
+    const envelopes = toEnvelopes(deps, def.kind, id, decision.events, ctx);
     try {
-      const res = await deps.store.append(k.kind, id, envelopes, k.seqOf(state), commandId);
-      const appended = envelopes.map((e, i) => ({ ...e, seq: res.seqs[i]! }) as RecordedEvent);
+      const res = await deps.store.append(def.kind, id, envelopes, state.seq, commandId);
       if (res.duplicate) {
         // Already applied by an earlier attempt of the same command: report the stored state.
-        const stored = (await deps.store.load(k.kind, id)) as RecordedEvent<E>[];
-        return { ok: true, state: stored.reduce(k.evolve, k.initial(id)), appended: [], duplicate: true };
+        return { ok: true, state: fold(await deps.store.load(def.kind, id)), appended: [], duplicate: true };
       }
-      for (const e of appended) state = k.evolve(state, e as RecordedEvent<E>);
+      const appended = envelopes.map((e, i) => ({ ...e, seq: res.seqs[i]! }) as RecordedEvent);
+      for (const e of appended) state = def.evolve(state, e as RecordedEvent<E>);
       return { ok: true, state, appended, duplicate: false };
     } catch (err) {
       if (err instanceof ConcurrencyError && attempt < maxRetries) continue;
@@ -92,28 +107,34 @@ async function execute<S, C, R, E extends DomainEvent>(
   }
 }
 
-const containerKind: Kind<ContainerState, ContainerCommand, ContainerRejection, ContainerEvent> = {
+export const containerAggregate: AggregateDef<ContainerState, ContainerEvent> = {
   kind: 'container',
   initial: initialContainerState,
   evolve: evolveContainer,
-  decide: decideContainer,
-  seqOf: (s) => s.seq,
 };
 
-const capsuleKind: Kind<CapsuleState, CapsuleCommand, CapsuleRejection, CapsuleEvent> = {
+export const capsuleAggregate: AggregateDef<CapsuleState, CapsuleEvent> = {
   kind: 'capsule',
   initial: initialCapsuleState,
   evolve: evolveCapsule,
-  decide: decideCapsule,
-  seqOf: (s) => s.seq,
 };
 
-export function executeContainerCommand(deps: CommandDeps, uuid: string, command: ContainerCommand, ctx: CommandContext) {
-  return execute(containerKind, deps, uuid, command, ctx);
+export function executeContainerCommand(
+  deps: CommandDeps,
+  uuid: string,
+  command: ContainerCommand,
+  ctx: CommandContext,
+): Promise<CommandResult<ContainerState, ContainerRejection>> {
+  return executeOn(containerAggregate, deps, uuid, (s) => decideContainer(command, s), ctx);
 }
 
-export function executeCapsuleCommand(deps: CommandDeps, uuid: string, command: CapsuleCommand, ctx: CommandContext) {
-  return execute(capsuleKind, deps, uuid, command, ctx);
+export function executeCapsuleCommand(
+  deps: CommandDeps,
+  uuid: string,
+  command: CapsuleCommand,
+  ctx: CommandContext,
+): Promise<CommandResult<CapsuleState, CapsuleRejection>> {
+  return executeOn(capsuleAggregate, deps, uuid, (s) => decideCapsule(command, s), ctx);
 }
 
 export async function loadContainer(store: EventStore, uuid: string): Promise<ContainerState> {

@@ -9,7 +9,7 @@
  * Used by the gateway (create, reserve, allocate) and the host actor
  * (attach, detach, delete), so both decide against the same log.
  */
-import { envelope, type AggregateKind, type EventEnvelope, type RecordedEvent } from '../../events/index.js';
+import type { AggregateKind, DomainEvent, RecordedEvent } from '../../events/index.js';
 import type { IpamEvent, NetworkEvent } from '../../events/network.js';
 import type { VolumeEvent } from '../../events/volume.js';
 import {
@@ -26,52 +26,22 @@ import {
   type NetworkState,
 } from '../../domain/network.js';
 import { decideVolume, evolveVolume, initialVolumeState, type VolumeCommand, type VolumeRejection, type VolumeState } from '../../domain/volume.js';
-import { ConcurrencyError, type EventStore } from '../platform/eventstore.js';
-import type { CommandContext, CommandDeps } from '../platform/commands.js';
+import type { EventStore } from '../platform/eventstore.js';
+import { executeOn, type CommandContext, type CommandDeps, type CommandResult } from '../platform/commands.js';
 
-export type ResourceResult<S, R> =
-  | { readonly ok: true; readonly state: S; readonly appended: readonly RecordedEvent[]; readonly duplicate: boolean }
-  | { readonly ok: false; readonly rejection: R; readonly state: S };
+export type ResourceResult<S, R> = CommandResult<S, R>;
 
-async function run<S extends { seq: number }, E extends { type: string; data: unknown }, R>(
+/** The shared command path (services/platform/commands.ts) for one of these kinds. */
+function run<S extends { seq: number }, E extends DomainEvent, R>(
   kind: AggregateKind,
   id: string,
   deps: CommandDeps,
   ctx: CommandContext,
   initial: () => S,
-  evolve: (s: S, e: RecordedEvent<E & { type: string; data: unknown }>) => S,
+  evolve: (s: S, e: RecordedEvent<E>) => S,
   decide: (s: S) => { readonly events: readonly E[] } | { readonly rejected: R },
 ): Promise<ResourceResult<S, R>> {
-  const maxRetries = deps.maxRetries ?? 5;
-  const commandId = ctx.commandId ?? ctx.requestId;
-  const fold = (events: RecordedEvent[]) => events.reduce((s, e) => evolve(s, e as RecordedEvent<E>), initial());
-  for (let attempt = 0; ; attempt++) {
-    let state = fold(await deps.store.load(kind, id));
-    const decision = decide(state);
-    if ('rejected' in decision) return { ok: false, rejection: decision.rejected, state };
-    if (decision.events.length === 0) return { ok: true, state, appended: [], duplicate: false };
-    const occurredAt = deps.now().toISOString();
-    const envelopes = decision.events.map((e) =>
-      envelope(e as never, { id: deps.newId(), aggregateKind: kind, aggregateId: id }, {
-        projectId: ctx.projectId,
-        userId: ctx.userId,
-        requestId: ctx.requestId,
-        correlationId: ctx.correlationId ?? ctx.requestId,
-        causationId: ctx.causationId ?? null,
-        occurredAt,
-      }),
-    ) as EventEnvelope[];
-    try {
-      const res = await deps.store.append(kind, id, envelopes, state.seq, commandId);
-      if (res.duplicate) return { ok: true, state: fold(await deps.store.load(kind, id)), appended: [], duplicate: true };
-      const appended = envelopes.map((e, i) => ({ ...e, seq: res.seqs[i]! }) as RecordedEvent);
-      for (const e of appended) state = evolve(state, e as RecordedEvent<E>);
-      return { ok: true, state, appended, duplicate: false };
-    } catch (err) {
-      if (err instanceof ConcurrencyError && attempt < maxRetries) continue;
-      throw err;
-    }
-  }
+  return executeOn<S, E, R>({ kind, initial, evolve }, deps, id, decide, ctx);
 }
 
 // ---- networks -------------------------------------------------------------------------
