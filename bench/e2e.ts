@@ -37,29 +37,44 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
   await removeLabelled(docker, benchLabel);
 
   progress('starting the system (nats, etcd, projector, placement, host actor, gateway)');
-  const cluster = await startCluster({ hosts: ['bench-host'] });
+  // The host offers room for all of them (the default capacity is this
+  // machine's 2 cpus, which placement would not overcommit).
+  const cluster = await startCluster({ hosts: ['bench-host'], hostEnv: { HOST_CPUS: '64', HOST_MEMORY_MIB: '65536' } });
   try {
     await waitFor('gateway', async () => (await fetch(`${cluster.gatewayUrl}/`).catch(() => null))?.ok, 60_000);
     const nc = await connect({ servers: cluster.natsUrl });
     const started = new Map<string, () => void>();
     // A start seen before its POST returned (the waiter is not registered yet).
     const early = new Set<string>();
+    const failed = new Map<string, string>();
     const sub = nc.subscribe('zun.evt.container.*', {
       callback: (_err, msg) => {
         const body = msg.json<{ type: string }>();
-        if (body.type !== 'ContainerStarted') return;
         const id = parseAggregateSubject(msg.subject).id;
+        if (body.type === 'ContainerSchedulingFailed' || body.type === 'ContainerOperationFailed') {
+          failed.set(id, JSON.stringify(body));
+          const w = started.get(id);
+          if (w) w();
+          else early.add(id);
+          return;
+        }
+        if (body.type !== 'ContainerStarted') return;
         const waiter = started.get(id);
         if (waiter) waiter();
         else early.add(id);
       },
     });
     const headers = { 'Content-Type': 'application/json', 'OpenStack-API-Version': 'container 1.40' };
+    // Zun's default quota is 40 containers per project: lift it for the benchmark's project.
+    const quota = await fetch(`${cluster.gatewayUrl}/v1/quotas/default`, {
+      method: 'PUT', headers, body: JSON.stringify({ containers: -1, cpu: -1, memory: -1, disk: -1 }),
+    });
+    if (!quota.ok) throw new Error(`quota update: ${quota.status} ${await quota.text()}`);
     // Warm-up: one container, not measured (first-request JIT, image cache).
-    await createAndWait(cluster.gatewayUrl, headers, started, early, 'warmup');
+    await createAndWait(cluster.gatewayUrl, headers, started, early, failed, 'warmup');
 
     progress(`ours: ${n} x POST /v1/containers?run=true at concurrency ${concurrency}, until ContainerStarted`);
-    const ours = await runConcurrent(n, concurrency, (i) => createAndWait(cluster.gatewayUrl, headers, started, early, `bench-${i}`));
+    const ours = await runConcurrent(n, concurrency, (i) => createAndWait(cluster.gatewayUrl, headers, started, early, failed, `bench-${i}`));
     sub.unsubscribe();
     await nc.close();
 
@@ -90,7 +105,14 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     await removeLabelled(docker, 'zun.managed');
   }
 
-  async function createAndWait(url: string, headers: Record<string, string>, started: Map<string, () => void>, early: Set<string>, name: string) {
+  async function createAndWait(
+    url: string,
+    headers: Record<string, string>,
+    started: Map<string, () => void>,
+    early: Set<string>,
+    failed: Map<string, string>,
+    name: string,
+  ) {
     const res = await fetch(`${url}/v1/containers?run=true`, {
       method: 'POST',
       headers,
@@ -98,15 +120,18 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     });
     if (res.status !== 202) throw new Error(`create ${name}: ${res.status} ${await res.text()}`);
     const { uuid } = (await res.json()) as { uuid: string };
-    if (early.delete(uuid)) return;
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${name} (${uuid}) not Running within 60 s`)), 60_000);
-      started.set(uuid, () => {
-        clearTimeout(t);
-        started.delete(uuid);
-        resolve();
+    if (!early.delete(uuid)) {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`${name} (${uuid}) not Running within 60 s`)), 60_000);
+        started.set(uuid, () => {
+          clearTimeout(t);
+          started.delete(uuid);
+          resolve();
+        });
       });
-    });
+    }
+    const why = failed.get(uuid);
+    if (why) throw new Error(`${name} (${uuid}) failed: ${why}`);
   }
 }
 

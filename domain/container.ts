@@ -183,33 +183,71 @@ function restartsAfterExit(s: ContainerState, exitCode: number): boolean {
   return false;
 }
 
+// Explicit constructions rather than spreads of a partial: every Desired and
+// Observed has the same shape, which keeps the fast fold monomorphic (the
+// replay benchmark's pure fold depends on it).
 function withDesired(s: ContainerState, d: Partial<Desired>): ContainerState {
-  return { ...s, desired: { ...s.desired, ...d } };
+  const b = s.desired;
+  const desired: Desired = {
+    power: 'power' in d ? d.power! : b.power,
+    stopFirst: 'stopFirst' in d ? d.stopFirst! : b.stopFirst,
+    force: 'force' in d ? d.force! : b.force,
+    stopTimeout: 'stopTimeout' in d ? d.stopTimeout! : b.stopTimeout,
+    rebootGen: 'rebootGen' in d ? d.rebootGen! : b.rebootGen,
+    killGen: 'killGen' in d ? d.killGen! : b.killGen,
+    killSignal: 'killSignal' in d ? d.killSignal! : b.killSignal,
+    rebuildGen: 'rebuildGen' in d ? d.rebuildGen! : b.rebuildGen,
+  };
+  return { ...s, desired };
 }
 function withObserved(s: ContainerState, o: Partial<Observed>): ContainerState {
-  return { ...s, observed: { ...s.observed, ...o } };
+  const b = s.observed;
+  const observed: Observed = {
+    dockerId: 'dockerId' in o ? o.dockerId! : b.dockerId,
+    exitCode: 'exitCode' in o ? o.exitCode! : b.exitCode,
+    oomKilled: 'oomKilled' in o ? o.oomKilled! : b.oomKilled,
+    rebootDone: 'rebootDone' in o ? o.rebootDone! : b.rebootDone,
+    killDone: 'killDone' in o ? o.killDone! : b.killDone,
+    rebuildDone: 'rebuildDone' in o ? o.rebuildDone! : b.rebuildDone,
+    restartCount: 'restartCount' in o ? o.restartCount! : b.restartCount,
+  };
+  return { ...s, observed };
+}
+
+type MutableState = { -readonly [K in keyof ContainerState]: ContainerState[K] };
+
+/**
+ * Sets status (and reason) on a state that withDesired/withObserved just
+ * copied: that object is not shared yet, so it is written in place rather
+ * than copied a second time.
+ */
+function settle(fresh: ContainerState, status: ContainerStatus, statusReason?: string | null): ContainerState {
+  const m = fresh as MutableState;
+  m.status = status;
+  if (statusReason !== undefined) m.statusReason = statusReason;
+  return m;
 }
 
 function apply(s: ContainerState, e: ContainerEvent): ContainerState {
   switch (e.type) {
-    case 'ContainerCreateRequested':
-      return withDesired(
-        { ...s, status: 'Creating', statusReason: null, spec: e.data.spec },
-        { power: e.data.run ? 'running' : 'stopped' },
-      );
+    case 'ContainerCreateRequested': {
+      const next = withDesired(s, { power: e.data.run ? 'running' : 'stopped' }) as MutableState;
+      next.spec = e.data.spec;
+      return settle(next, 'Creating', null);
+    }
     case 'ContainerScheduled':
       return { ...s, host: e.data.host, claim: e.data.claim };
     case 'ContainerSchedulingFailed':
-      return withDesired({ ...s, status: 'Error', statusReason: e.data.reason }, { power: 'hold' });
-    case 'ContainerStartRequested':
-      return withDesired({ ...s, statusReason: null }, { power: 'running' });
+      return settle(withDesired(s, { power: 'hold' }), 'Error', e.data.reason);
+    case 'ContainerStartRequested': {
+      const next = withDesired(s, { power: 'running' }) as MutableState;
+      next.statusReason = null;
+      return next;
+    }
     case 'ContainerStopRequested':
       return withDesired(s, { power: 'stopped', stopTimeout: e.data.timeout });
     case 'ContainerRebootRequested':
-      return withDesired(
-        { ...s, status: 'Restarting', statusReason: null },
-        { power: 'running', stopTimeout: e.data.timeout, rebootGen: s.desired.rebootGen + 1 },
-      );
+      return settle(withDesired(s, { power: 'running', stopTimeout: e.data.timeout, rebootGen: s.desired.rebootGen + 1 }), 'Restarting', null);
     case 'ContainerPauseRequested':
       return withDesired(s, { power: 'paused' });
     case 'ContainerUnpauseRequested':
@@ -240,18 +278,18 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
     }
     case 'ContainerDeleteRequested': {
       const next = withDesired(s, { power: 'deleted', stopFirst: e.data.stop, force: e.data.force });
-      return { ...next, status: observedStatus(next, s.status ?? 'Creating') };
+      return settle(next, observedStatus(next, s.status ?? 'Creating'));
     }
     case 'ContainerHostLost':
       return { ...s, status: 'Unknown', statusReason: `host ${e.data.host} is not reachable` };
 
     case 'ContainerCreated': {
       const next = withObserved(s, { dockerId: e.data.dockerId, exitCode: null });
-      return { ...next, status: observedStatus(next, 'Created'), statusReason: null };
+      return settle(next, observedStatus(next, 'Created'), null);
     }
     case 'ContainerStarted': {
       const next = withObserved(s, { dockerId: e.data.dockerId, exitCode: null, oomKilled: false });
-      return { ...next, status: observedStatus(next, 'Running'), statusReason: null };
+      return settle(next, observedStatus(next, 'Running'), null);
     }
     case 'ContainerExited': {
       const { exitCode, oomKilled } = e.data;
@@ -264,7 +302,7 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
           ? withObserved(next, { restartCount: s.observed.restartCount + 1 })
           : withDesired(next, { power: 'stopped' });
       }
-      return { ...next, status: observedStatus(next, 'Stopped'), statusReason: oomKilled ? 'OOMKilled' : null };
+      return settle(next, observedStatus(next, 'Stopped'), oomKilled ? 'OOMKilled' : null);
     }
     case 'ContainerPaused':
       return { ...s, status: observedStatus(s, 'Paused') };
@@ -272,7 +310,7 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
       return { ...s, status: observedStatus(s, 'Running') };
     case 'ContainerRestarted': {
       const next = withObserved(s, { rebootDone: Math.max(s.observed.rebootDone, e.data.generation), exitCode: null });
-      return { ...next, status: observedStatus(next, 'Running'), statusReason: null };
+      return settle(next, observedStatus(next, 'Running'), null);
     }
     case 'ContainerSignalled':
       return withObserved(s, { killDone: Math.max(s.observed.killDone, e.data.generation) });
@@ -282,7 +320,7 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
         dockerId: e.data.dockerId,
         exitCode: null,
       });
-      return { ...next, status: observedStatus(next, 'Created'), statusReason: null };
+      return settle(next, observedStatus(next, 'Created'), null);
     }
     case 'ContainerMissing': {
       let next = withObserved(s, { dockerId: null });
@@ -312,7 +350,7 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
       return { ...withDesired(next, { power: 'hold' }), status: 'Error', statusReason: e.data.reason };
     }
     case 'ContainerDeleted':
-      return withDesired({ ...s, status: 'Deleted', statusReason: null }, { power: 'deleted' });
+      return settle(withDesired(s, { power: 'deleted' }), 'Deleted', null);
     case 'ContainerNetworkAttachRequested': {
       const key = netKey(e.data.net);
       return { ...s, nets: [...desiredNets(s).filter((n) => netKey(n) !== key), e.data.net] };

@@ -20,7 +20,18 @@ trap cleanup EXIT
 bash scripts/base-image.sh
 
 log "running vitest $*"
+mkdir -p "$STATE"
+summary="$STATE/vitest-summary.json"
+rm -f "$summary"
 rc=0
-npx --no-install vitest run "$@" || rc=$?
+npx --no-install vitest run --reporter=default --reporter=json --outputFile.json="$summary" "$@" || rc=$?
 log "vitest exited with $rc"
+# One plain closing line with the counts, whatever reporter is on screen.
+if [[ -s "$summary" ]]; then
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const skipped = (r.numPendingTests || 0) + (r.numTodoTests || 0);
+    console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+  ' "$summary"
+fi
 exit "$rc"

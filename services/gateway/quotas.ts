@@ -50,6 +50,7 @@ import type { QuotaClassEvent, QuotaEvent } from '../../events/quota.js';
 import { executeCommand, loadAggregate } from '../platform/aggregate.js';
 import { loadContainer } from '../platform/commands.js';
 import type { EventStore } from '../platform/eventstore.js';
+import { createKeyedLock } from '../platform/keyed-lock.js';
 import type { Logger } from '../platform/log.js';
 import type { AuthContext } from './auth.js';
 import { fromRejection, OverQuota, type ZunError } from './errors.js';
@@ -101,6 +102,7 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
   const { store, readModel, newId } = opts;
   const reservationMs = opts.reservationMs ?? 60_000;
   const log = opts.log.child({ component: 'quotas' });
+  const withProjectLock = createKeyedLock();
 
   const loadQuota = (projectId: string) =>
     loadAggregate<QuotaState>({
@@ -153,6 +155,12 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
   }
 
   async function reserve(who: Requester, projectId: string, containerId: string, usage: QuotaUsage, delta: FullUsage): Promise<void> {
+    // One admission per project at a time in this gateway: concurrent creates
+    // in one project would otherwise race each other on the quota fence.
+    return withProjectLock(projectId, () => reserveLocked(who, projectId, containerId, usage, delta));
+  }
+
+  async function reserveLocked(who: Requester, projectId: string, containerId: string, usage: QuotaUsage, delta: FullUsage): Promise<void> {
     const limitsBase = await defaults();
     // One reading of the clock per admission: the usage, the expiry and the envelope agree.
     const at = opts.now();
