@@ -18,6 +18,8 @@
  * `buildApp` does no I/O of its own beyond what its ports do; tests drive it
  * with `inject()`.
  */
+import { auditRoutes } from '../audit/routes.js';
+import type { AuditReader } from '../audit/reader.js';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomInt } from 'node:crypto';
 import { decideContainer, type ContainerCommand } from '../../domain/container-decider.js';
@@ -108,6 +110,8 @@ export interface BuildAppOptions {
   readonly readEvents?: ResourceReadEvents;
   /** The IPv4 pool network subnets come from (default 10.200.0.0/16, NETWORK_CIDR_POOL). */
   readonly networkPool?: string;
+  /** The audit record (services/audit) to serve at /v1/audit; absent: not served. */
+  readonly audit?: AuditReader;
 }
 
 declare module 'fastify' {
@@ -502,6 +506,16 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
   const kit = { store, readModel, newId, now, ctxOf, versionOf, baseUrlOf, resolve, execute, view, merged };
   void app.register(networkRoutes, { kit, resources: resourceService, listCapsules: () => foldCapsules(readEvents) });
   void app.register(capsuleRoutes, { kit, resources: resourceService, ...(readEvents ? { readEvents } : {}) });
+  // The audit record: a member reads their own project's entries, an admin all.
+  if (opts.audit) {
+    void app.register(auditRoutes, {
+      reader: opts.audit,
+      authorize: (req) => {
+        const who = ctxOf(req);
+        return who.isAdmin ? { all: true } : { projectId: who.projectId };
+      },
+    });
+  }
 
   return app;
 }

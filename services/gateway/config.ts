@@ -25,6 +25,8 @@ export interface GatewayConfig {
   readonly wsSecret: string | undefined;
   /** NETWORK_CIDR_POOL: the IPv4 pool whose /24s networks get (default 10.200.0.0/16). */
   readonly networkPool: string;
+  /** The audit service's record, served read-only at /v1/audit (AUDIT_DIR, else $STATE_DIR/audit). */
+  readonly auditDir: string;
 }
 
 export class ConfigError extends Error {
@@ -108,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     hostRpcTimeoutMs: int(env, 'HOST_RPC_TIMEOUT_MS', 10_000, 1),
     wsSecret: env['GATEWAY_WS_SECRET'] || undefined,
     networkPool: networkPool(env['NETWORK_CIDR_POOL']),
+    auditDir: resolve(env['AUDIT_DIR'] ?? join(stateDir, 'audit')),
   };
 }
 

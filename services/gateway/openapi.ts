@@ -606,6 +606,31 @@ const PATHS: Record<string, Record<string, Op>> = {
       policy: 'quota_class:update: admin',
     },
   },
+  '/v1/audit': {
+    get: {
+      summary: 'Query the audit record',
+      description:
+        'Entries of the hash-chained audit record (services/audit), exactly as recorded, so a client can re-verify them. A member sees only their own project\'s entries (naming another project is 403); an admin sees all. Served when the gateway is given the audit directory (AUDIT_DIR).',
+      tags: ['audit'],
+      parameters: [
+        ...['project_id', 'user_id', 'aggregate_id', 'type'].map((f) => query(f, `Filter: ${f} equals.`)),
+        query('since', 'occurredAt at or after (ISO-8601).'),
+        query('until', 'occurredAt at or before (ISO-8601).'),
+        query('limit', 'Page size (default 100, at most 1000).'),
+        query('marker', 'The last auditSeq of the previous page.'),
+      ],
+      responses: { '200': ['A page of entries', obj({ audit: arr(obj({})), next: nullable(str()), integrity: obj({}) })], ...ERRORS_ZUN([400, 401, 403]) },
+      policy: 'owner (own project) or admin (all)',
+    },
+  },
+  '/v1/audit/head': {
+    get: {
+      summary: 'The audit chain head, to anchor elsewhere',
+      tags: ['audit'],
+      responses: { '200': ['The head', obj({ head: obj({}), ok: { type: 'boolean' }, entries: { type: 'integer' } })], ...ERRORS_ZUN([401, 403]) },
+      policy: 'admin',
+    },
+  },
   '/v1/registries': {
     post: {
       summary: 'Create a registry',

@@ -6,6 +6,7 @@
  * The caller owns `nc`; `close()` stops listening (in-flight requests finish)
  * and stops the read model's watch, but does not close the connection.
  */
+import { createAuditReader } from '../audit/reader.js';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -32,7 +33,7 @@ export interface Gateway {
 export async function startGateway(opts: {
   nc: NatsConnection;
   log: Logger;
-  config: Pick<GatewayConfig, 'host' | 'port' | 'baseUrl' | 'auth'> & Partial<Pick<GatewayConfig, 'quotaDefaults' | 'quotaReservationSeconds' | 'networkPool'>>;
+  config: Pick<GatewayConfig, 'host' | 'port' | 'baseUrl' | 'auth'> & Partial<Pick<GatewayConfig, 'quotaDefaults' | 'quotaReservationSeconds' | 'networkPool' | 'auditDir'>>;
   /** For tests: the read model's retry and readiness timings. */
   readModelTimings?: { retryMs?: number; readyTimeoutMs?: number };
   /** The host registry (hosts, services, images); without it there are no hosts. The caller owns it. */
@@ -63,6 +64,7 @@ export async function startGateway(opts: {
     registries: createFoldingRegistryReadModel((o) => readAll({ nc, ...o })),
     readEvents: (o) => readAll({ nc, ...o }),
     ...(config.networkPool ? { networkPool: config.networkPool } : {}),
+    ...(config.auditDir ? { audit: createAuditReader(config.auditDir) } : {}),
     ...(config.quotaDefaults ? { quotaDefaults: config.quotaDefaults } : {}),
     ...(config.quotaReservationSeconds ? { quotaReservationMs: config.quotaReservationSeconds * 1000 } : {}),
   });
