@@ -24,17 +24,26 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
   const benchLabel = `zun-bench-${randomUUID().slice(0, 8)}`;
 
   // Baseline: raw dockerode, the same container config the host actor uses.
+  // The same network setup as the host actor gives a container: a user-defined
+  // bridge for the project (services/host-actor/network/bridge.ts), isolated.
+  const network = await docker.createNetwork({
+    Name: benchLabel,
+    Driver: 'bridge',
+    Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
+    Labels: { [benchLabel]: 'baseline' },
+  });
   progress(`baseline: ${n} x dockerode create+start at concurrency ${concurrency}`);
   const baseline = await runConcurrent(n, concurrency, async (i) => {
     const c = await docker.createContainer({
       Image: IMAGE,
       Cmd: ['sleep', '3600'],
       Labels: { [benchLabel]: 'baseline', 'zun.bench': String(i) },
-      HostConfig: { Init: true, Memory: 64 * 1024 * 1024, NanoCpus: 0.1e9 },
+      HostConfig: { Init: true, Memory: 64 * 1024 * 1024, MemorySwap: 128 * 1024 * 1024, NanoCpus: 0.1e9, NetworkMode: benchLabel },
     });
     await c.start();
   });
   await removeLabelled(docker, benchLabel);
+  await network.remove().catch(() => {});
 
   progress('starting the system (nats, etcd, projector, placement, host actor, gateway)');
   // The host offers room for all of them (the default capacity is this
@@ -98,7 +107,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         { metric: 'total_time_ratio', op: '<=', value: 1.3 },
         { metric: 'added_p50_ms', op: '<=', value: 50 },
       ],
-      notes: 'baseline = dockerode create+start with the same image, command, Init, memory and CPU limits; ours = gateway POST ?run=true until ContainerStarted is on the stream.',
+      notes: 'baseline = dockerode create+start with the same image, command, Init, memory and CPU limits, on a user-defined bridge network like the project network the host actor attaches; ours = gateway POST ?run=true until ContainerStarted is on the stream.',
     };
   } finally {
     await cluster.stop();

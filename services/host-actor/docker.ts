@@ -472,6 +472,16 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     },
 
     async find(host, uuid) {
+      // Fast path: every container we make is named zun-<uuid>, and an inspect
+      // by name is O(1) where a filtered list walks all of dockerd's
+      // containers under its lock. The list stays the authority when the name
+      // is not ours or not there (renamed behind our back, or absent).
+      try {
+        const info = await docker.getContainer(containerName(uuid)).inspect();
+        if (isOurs(info.Config?.Labels, host, uuid)) return observationOf(info);
+      } catch (err) {
+        if ((err as DockerodeError)?.statusCode !== 404) throw toRuntimeError(err, `inspect ${containerName(uuid)}`);
+      }
       const items = await call('list containers', () => docker.listContainers({ all: true, filters: labelFilter(host, uuid) }));
       const mine = items.filter((i) => isOurs(i.Labels, host, uuid)).sort((a, b) => b.Created - a.Created);
       for (const item of mine) {
