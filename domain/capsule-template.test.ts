@@ -3,10 +3,10 @@ import type { CapsuleSpec } from '../events/index.js';
 import {
   capsuleMemberRestartPolicy,
   parseCapsuleTemplate,
-  pyRepr,
   type CapsuleTemplateError,
   type CapsuleTemplateResult,
 } from './capsule-template.js';
+import { pyRepr } from './pyfmt.js';
 
 const user = { isAdmin: false };
 const admin = { isAdmin: true };

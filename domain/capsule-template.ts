@@ -53,6 +53,7 @@
  *   - label and annotation values are coerced to strings like Zun's
  *     DictOfStringsField (numbers, booleans as True/False); other values 500.
  */
+import { pyRepr } from './pyfmt.js';
 import type {
   CapsuleContainerSpec,
   CapsuleRestartPolicy,
@@ -270,24 +271,6 @@ function pyEquals(a: unknown, b: unknown): boolean {
   return a === b;
 }
 
-/** repr() of a JSON value, as Python prints it. */
-export function pyRepr(v: unknown): string {
-  if (v === null || v === undefined) return 'None';
-  if (v === true) return 'True';
-  if (v === false) return 'False';
-  if (typeof v === 'number') return String(v);
-  if (typeof v === 'string') {
-    if (v.includes("'") && !v.includes('"')) return `"${v}"`;
-    return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  }
-  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
-  if (isObject(v)) {
-    return `{${Object.entries(v)
-      .map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`)
-      .join(', ')}}`;
-  }
-  return String(v);
-}
 
 const pyStr = (v: unknown): string => (typeof v === 'string' ? v : pyRepr(v));
 const pyNum = (n: number, float: boolean | undefined): string => (float && Number.isInteger(n) ? `${n}.0` : String(n));

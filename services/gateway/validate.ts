@@ -33,7 +33,7 @@ import {
   type ZunError,
 } from './errors.js';
 import { atLeast, versionCheck, type ApiVersion } from './microversion.js';
-import { pyRepr, pyStr } from './pyfmt.js';
+import { pyRepr, pyStr } from '../../domain/pyfmt.js';
 import { Rule } from './policy.js';
 import { ShlexError, shlexSplit } from './shlex.js';
 
