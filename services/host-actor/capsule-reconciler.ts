@@ -22,10 +22,10 @@
  * network, its addresses) and a shareable IPC namespace; members join both
  * (`container:<sandbox>`).
  */
+import { ensureImage as sharedEnsureImage } from './images.js';
 import type { CapsuleContainerSpec, CapsuleEvent } from '../../events/index.js';
 import type { CapsuleState } from '../../domain/capsule.js';
 import { diffCapsule, type CapsuleAction, type CapsuleDocker, type CapsuleDockerObservation } from '../../domain/capsule-reconcile.js';
-import { pullPlan } from '../../domain/reconcile.js';
 import { sameAddresses } from '../../domain/network-reconcile.js';
 import { executeCapsuleCommand } from '../platform/commands.js';
 import type { EventStore } from '../platform/eventstore.js';
@@ -107,22 +107,8 @@ export function createCapsuleReconciler(deps: CapsuleReconcilerDeps) {
     return { sandbox: sandbox ? obs(sandbox) : null, members };
   }
 
-  async function ensureImage(image: string, policy: 'never' | 'always' | 'ifnotpresent', log: Logger): Promise<void> {
-    const plan = pullPlan(policy, await runtime.imagePresent(image));
-    if (plan === 'none') return;
-    try {
-      await runtime.pull(image);
-    } catch (err) {
-      if (plan === 'best-effort' && err instanceof RuntimeError && err.code !== RuntimeErrorCode.unavailable) {
-        log.debug({ image, err: err.message }, 'pull failed; using the image present on this host');
-        return;
-      }
-      if (err instanceof RuntimeError && err.code !== RuntimeErrorCode.unavailable) {
-        throw new RuntimeError(RuntimeErrorCode.imageNotFound, `Image ${image} could not be found on host ${hostname}: ${err.message}`, err.statusCode, { cause: err });
-      }
-      throw err;
-    }
-  }
+  const ensureImage = (image: string, policy: Parameters<typeof sharedEnsureImage>[3], log: Logger) =>
+    sharedEnsureImage(runtime, hostname, image, policy, log);
 
   /** Performs one Docker action; a start of a member is followed by its CapsuleMemberStarted. */
   async function perform(a: Exclude<CapsuleAction, { type: 'record' }>, state: CapsuleState, mem: CapsuleMemory, log: Logger): Promise<CapsuleState | { wait: number }> {

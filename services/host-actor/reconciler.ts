@@ -29,6 +29,7 @@
  *   network diff (domain/network-reconcile.ts) connects, disconnects and
  *   records addresses.
  */
+import { ensureImage as sharedEnsureImage } from './images.js';
 import type { ContainerObservation, ContainerSpec } from '../../events/index.js';
 import type { NetworkRef } from '../../events/network.js';
 import { desiredNets, observedNetworks, type ContainerState } from '../../domain/container.js';
@@ -36,7 +37,6 @@ import { diffContainerNetworks, networksApply } from '../../domain/network-recon
 import {
   completionOf,
   diffContainer,
-  pullPlan,
   type DockerAction,
   type DockerObservation,
 } from '../../domain/reconcile.js';
@@ -221,22 +221,8 @@ export function createReconciler(deps: ReconcilerDeps) {
     return Object.entries(observedNetworks(s)).map(([id, n]) => ({ id, neutronNetId: n.neutronNetId, name: id, projectId: s.projectId ?? '', cidr: null, gateway: null }));
   }
 
-  async function ensureImage(image: string, policy: Parameters<typeof pullPlan>[0], log: Logger): Promise<void> {
-    const plan = pullPlan(policy, await runtime.imagePresent(image));
-    if (plan === 'none') return;
-    try {
-      await runtime.pull(image);
-    } catch (err) {
-      if (plan === 'best-effort' && err instanceof RuntimeError && err.code !== RuntimeErrorCode.unavailable) {
-        log.warn({ image, err: err.message }, 'pull failed; using the image present on this host');
-        return;
-      }
-      if (err instanceof RuntimeError && err.code !== RuntimeErrorCode.unavailable) {
-        throw new RuntimeError(RuntimeErrorCode.imageNotFound, `Image ${image} could not be found on host ${hostname}: ${err.message}`, err.statusCode, { cause: err });
-      }
-      throw err;
-    }
-  }
+  const ensureImage = (image: string, policy: Parameters<typeof sharedEnsureImage>[3], log: Logger) =>
+    sharedEnsureImage(runtime, hostname, image, policy, log);
 
   /** A failure changes the record only if the status or its reason would change. */
   function failureIsNews(state: ContainerState, reason: string): boolean {
