@@ -20,6 +20,7 @@ import { evolveContainer, initialContainerState, type ContainerState } from '../
 import { decideCapsule, type CapsuleCommand, type CapsuleRejection } from '../../domain/capsule-decider.js';
 import { evolveCapsule, initialCapsuleState, type CapsuleState } from '../../domain/capsule.js';
 import { ConcurrencyError, type EventStore } from './eventstore.js';
+import { executeCommand } from './aggregate.js';
 
 export interface CommandContext {
   readonly projectId: string;
@@ -72,8 +73,10 @@ export interface AggregateDef<S extends { readonly seq: number }, E extends Doma
 
 /**
  * Load, fold, decide, append fenced on the folded sequence; on a conflict,
- * again (bounded). `decide` sees the freshly folded state on every attempt.
- * A decision with no events appends nothing and succeeds.
+ * again (bounded): the retry loop is executeCommand's (aggregate.ts). This
+ * adds the fold, the envelopes and the resulting state. `decide` sees the
+ * freshly folded state on every attempt. A decision with no events appends
+ * nothing and succeeds.
  */
 export async function executeOn<S extends { readonly seq: number }, E extends DomainEvent, R>(
   def: AggregateDef<S, E>,
@@ -82,29 +85,28 @@ export async function executeOn<S extends { readonly seq: number }, E extends Do
   decide: (s: S) => { readonly events: readonly E[] } | { readonly rejected: R },
   ctx: CommandContext,
 ): Promise<CommandResult<S, R>> {
-  const maxRetries = deps.maxRetries ?? 5;
-  const commandId = ctx.commandId ?? ctx.requestId;
-  const fold = (events: RecordedEvent[]) => (events as RecordedEvent<E>[]).reduce(def.evolve, def.initial(id));
-  for (let attempt = 0; ; attempt++) {
-    let state = fold(await deps.store.load(def.kind, id));
-    const decision = decide(state);
-    if ('rejected' in decision) return { ok: false, rejection: decision.rejected, state };
-    if (decision.events.length === 0) return { ok: true, state, appended: [], duplicate: false };
-    const envelopes = toEnvelopes(deps, def.kind, id, decision.events, ctx);
-    try {
-      const res = await deps.store.append(def.kind, id, envelopes, state.seq, commandId);
-      if (res.duplicate) {
-        // Already applied by an earlier attempt of the same command: report the stored state.
-        return { ok: true, state: fold(await deps.store.load(def.kind, id)), appended: [], duplicate: true };
-      }
-      const appended = envelopes.map((e, i) => ({ ...e, seq: res.seqs[i]! }) as RecordedEvent);
-      for (const e of appended) state = def.evolve(state, e as RecordedEvent<E>);
-      return { ok: true, state, appended, duplicate: false };
-    } catch (err) {
-      if (err instanceof ConcurrencyError && attempt < maxRetries) continue;
-      throw err;
-    }
-  }
+  const load = async () => ((await deps.store.load(def.kind, id)) as RecordedEvent<E>[]).reduce(def.evolve, def.initial(id));
+  const out = await executeCommand<S, R>({
+    store: deps.store,
+    kind: def.kind,
+    id,
+    commandId: ctx.commandId ?? ctx.requestId,
+    ...(deps.maxRetries !== undefined ? { maxRetries: deps.maxRetries } : {}),
+    load: async () => {
+      const state = await load();
+      return { state, seq: state.seq };
+    },
+    decide: (state) => {
+      const d = decide(state);
+      return 'rejected' in d ? d : { events: toEnvelopes(deps, def.kind, id, d.events, ctx) };
+    },
+  });
+  if (out.outcome === 'rejected') return { ok: false, rejection: out.rejected, state: out.state };
+  // Already applied by an earlier attempt of the same command: report the stored state.
+  if (out.duplicate) return { ok: true, state: await load(), appended: [], duplicate: true };
+  const appended = out.events.map((e, i) => ({ ...e, seq: out.seqs[i]! }) as RecordedEvent);
+  const state = appended.reduce((s, e) => def.evolve(s, e as RecordedEvent<E>), out.state);
+  return { ok: true, state, appended, duplicate: false };
 }
 
 export const containerAggregate: AggregateDef<ContainerState, ContainerEvent> = {
