@@ -2,6 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { IpamEvent } from '../events/network.js';
 import {
+  DEFAULT_ADDRESS_POOL_V6,
+  bigIntToIpv6,
+  ipv6InCidr,
+  ipv6ToBigInt,
+  sameIpv6,
+  subnet6At,
   decideAllocate,
   decideNetwork,
   decideRelease,
@@ -15,6 +21,8 @@ import {
   poolSize,
   subnetAt,
   type IpamState,
+  type NetworkCommand,
+  type NetworkState,
 } from './network.js';
 
 describe('subnets of the pool', () => {
@@ -108,5 +116,121 @@ describe('the network aggregate', () => {
     expect(decideNetwork({ type: 'DeleteNetwork' }, s)).toMatchObject({ rejected: { code: 'not-found' } });
     expect(() => networkRefOf(s)).toThrow(TypeError);
     expect('events' in decideNetwork(create, s)).toBe(true);
+  });
+});
+
+describe('IPv6 arithmetic', () => {
+  it('parses the RFC 4291 text forms and prints RFC 5952 canonical text', () => {
+    const cases: [string, string][] = [
+      ['fd7a:756e:0:3::1', 'fd7a:756e:0:3::1'],
+      ['FD7A:756E:0000:0003:0000:0000:0000:00C8', 'fd7a:756e:0:3::c8'],
+      ['::', '::'],
+      ['::1', '::1'],
+      ['1::', '1::'],
+      ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+      ['::ffff:10.0.0.1', '::ffff:a00:1'],
+    ];
+    for (const [text, canonical] of cases) expect(bigIntToIpv6(ipv6ToBigInt(text)!)).toBe(canonical);
+  });
+
+  it('rejects what is not an IPv6 address', () => {
+    for (const bad of ['', ':', '1:2:3:4:5:6:7:8:9', '1::2::3', 'g::1', '12345::', '1.2.3.4', 'fe80::1%eth0', '1:2:3:4:5:6:7::8:9']) {
+      expect(ipv6ToBigInt(bad), bad).toBeNull();
+    }
+  });
+
+  it('hands out the index-th /64 of the pool with gateway ::1', () => {
+    expect(subnet6At(DEFAULT_ADDRESS_POOL_V6, 0)).toEqual({ cidr: 'fd7a:756e::/64', gateway: 'fd7a:756e::1' });
+    expect(subnet6At(DEFAULT_ADDRESS_POOL_V6, 3)).toEqual({ cidr: 'fd7a:756e:0:3::/64', gateway: 'fd7a:756e:0:3::1' });
+    expect(subnet6At(DEFAULT_ADDRESS_POOL_V6, 65535).cidr).toBe('fd7a:756e:0:ffff::/64');
+    expect(() => subnet6At(DEFAULT_ADDRESS_POOL_V6, 65536)).toThrow(RangeError);
+    expect(() => subnet6At('fd00::/80', 0)).toThrow(RangeError);
+  });
+
+  it('knows which addresses are hosts of a /64', () => {
+    expect(ipv6InCidr('fd7a:756e:0:3::c8', 'fd7a:756e:0:3::/64')).toBe(true);
+    expect(ipv6InCidr('fd7a:756e:0:3:ffff:ffff:ffff:ffff', 'fd7a:756e:0:3::/64')).toBe(true);
+    expect(ipv6InCidr('fd7a:756e:0:3::', 'fd7a:756e:0:3::/64')).toBe(false);
+    expect(ipv6InCidr('fd7a:756e:0:4::5', 'fd7a:756e:0:3::/64')).toBe(false);
+    expect(ipv6InCidr('10.0.0.1', 'fd7a:756e:0:3::/64')).toBe(false);
+    expect(sameIpv6('fd7a:756e:0:3::1', 'FD7A:756E:0:3:0:0:0:1')).toBe(true);
+    expect(sameIpv6('fd7a:756e:0:3::1', 'fd7a:756e:0:3::2')).toBe(false);
+  });
+
+  it('round-trips any 128-bit value', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }), (n) => ipv6ToBigInt(bigIntToIpv6(n)) === n),
+    );
+  });
+});
+
+describe('ports of a network', () => {
+  const live = (): NetworkState => {
+    const d = decideNetwork(
+      { type: 'CreateNetwork', name: 'n', neutronNetId: 'nn', projectId: 'p', cidr: '10.200.7.0/24', gateway: '10.200.7.1', cidrV6: 'fd7a:756e:0:7::/64', gatewayV6: 'fd7a:756e:0:7::1', isDefault: false },
+      initialNetworkState('net'),
+    );
+    if (!('events' in d)) throw new Error('create refused');
+    return d.events.reduce((s, e) => evolveNetwork(s, { ...e, seq: s.seq + 1 }), initialNetworkState('net'));
+  };
+  const apply = (s: NetworkState, cmd: NetworkCommand): { s: NetworkState; rejected?: string } => {
+    const d = decideNetwork(cmd, s);
+    if ('rejected' in d) return { s, rejected: d.rejected.code };
+    return { s: d.events.reduce((x, e) => evolveNetwork(x, { ...e, seq: x.seq + 1, occurredAt: '2026-11-25T00:00:00Z' }), s) };
+  };
+
+  it('binds one holder at a time; a stale holder can be replaced; a bound port cannot be deleted', () => {
+    let { s } = apply(live(), { type: 'CreatePort', portId: 'p1', name: '', projectId: 'p' });
+    expect(s.ports['p1']!.fixedIps).toEqual([{ ip: '10.200.7.254', version: 4 }, { ip: 'fd7a:756e:0:7:8000::fe', version: 6 }]);
+    expect(s.ports['p1']!.macAddress).toBe('02:42:0a:c8:07:fe');
+    ({ s } = apply(s, { type: 'BindPort', portId: 'p1', consumer: 'c1', stale: [] }));
+    expect(apply(s, { type: 'BindPort', portId: 'p1', consumer: 'c2', stale: [] }).rejected).toBe('port-in-use');
+    expect(decideNetwork({ type: 'BindPort', portId: 'p1', consumer: 'c1', stale: [] }, s)).toEqual({ events: [] });
+    expect(apply(s, { type: 'DeletePort', portId: 'p1', stale: [] }).rejected).toBe('port-in-use');
+    expect(apply(s, { type: 'DeleteNetwork' }).rejected).toBe('conflict');
+    ({ s } = apply(s, { type: 'BindPort', portId: 'p1', consumer: 'c2', stale: ['c1'] }));
+    expect(s.ports['p1']!.boundTo).toBe('c2');
+    ({ s } = apply(s, { type: 'DeletePort', portId: 'p1', stale: ['c2'] }));
+    expect(s.ports).toEqual({});
+    expect(apply(s, { type: 'BindPort', portId: 'p1', consumer: 'c3', stale: [] }).rejected).toBe('port-not-found');
+    expect(apply(s, { type: 'DeleteNetwork' }).rejected).toBeUndefined();
+  });
+
+  it('refuses ports on a network without a subnet, and v6 where there is none', () => {
+    const d = decideNetwork({ type: 'CreateNetwork', name: 'default', neutronNetId: 'd', projectId: 'p', cidr: null, gateway: null, isDefault: true }, initialNetworkState('d'));
+    const s = ('events' in d ? d.events : []).reduce((x, e) => evolveNetwork(x, { ...e, seq: 1 }), initialNetworkState('d'));
+    expect(apply(s, { type: 'CreatePort', portId: 'p', name: '', projectId: 'p' }).rejected).toBe('invalid');
+  });
+
+  it('never gives one address to two ports, whatever is asked, created and deleted', () => {
+    const op = fc.oneof(
+      fc.record({ type: fc.constant('CreatePort' as const), n: fc.integer({ min: 0, max: 40 }), ip: fc.option(fc.integer({ min: 0, max: 255 })), v6: fc.boolean() }),
+      fc.record({ type: fc.constant('DeletePort' as const), n: fc.integer({ min: 0, max: 40 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+        let s = live();
+        for (const o of ops) {
+          const portId = `p${o.n}`;
+          if (o.type === 'DeletePort') {
+            s = apply(s, { type: 'DeletePort', portId, stale: [] }).s;
+            continue;
+          }
+          const fixedIps = o.ip === null ? undefined : [o.v6 ? { ip: `fd7a:756e:0:7::${o.ip.toString(16)}` } : { ip: `10.200.7.${o.ip}` }];
+          const r = apply(s, { type: 'CreatePort', portId, name: '', projectId: 'p', ...(fixedIps ? { fixedIps } : {}) });
+          s = r.s;
+          const all = Object.values(s.ports).flatMap((p) => p.fixedIps.map((f) => f.ip));
+          if (new Set(all).size !== all.length) return false;
+          for (const p of Object.values(s.ports)) {
+            for (const f of p.fixedIps) {
+              if (f.version === 4 && !(ipInCidr(f.ip, s.cidr!) && f.ip !== s.gateway)) return false;
+              if (f.version === 6 && !(ipv6InCidr(f.ip, s.cidrV6!) && !sameIpv6(f.ip, s.gatewayV6!))) return false;
+            }
+          }
+        }
+        return true;
+      }),
+      { numRuns: 300 },
+    );
   });
 });

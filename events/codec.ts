@@ -63,6 +63,9 @@ const REQUIRED_DATA: Readonly<Record<string, readonly string[]>> = {
   ContainerNetworkAttached: ['network', 'neutronNetId', 'addresses'],
   ContainerNetworkDetached: ['network'],
   NetworkCreated: ['name', 'neutronNetId', 'projectId', 'cidr', 'gateway', 'isDefault'],
+  PortCreated: ['portId', 'name', 'projectId', 'fixedIps', 'macAddress'],
+  PortBound: ['portId', 'consumer'],
+  PortDeleted: ['portId'],
   CidrAllocated: ['networkId', 'index', 'cidr', 'gateway'],
   CidrReleased: ['networkId'],
   VolumeCreated: ['name', 'projectId', 'sizeGb', 'autoRemove'],
@@ -93,67 +96,165 @@ export const defaultUpcasters: Upcasters = {
   ContainerExited: { 0: (d) => ({ oomKilled: false, ...(d as object) }) },
 };
 
+/**
+ * The stored body: the envelope as JSON, in the envelope's key order, with
+ * two fields left out where they carry nothing: `correlationId` when it
+ * equals `requestId` (a request's own events) and `causationId` when it is
+ * null. decodeEvent puts both back, so a decoded event equals the envelope
+ * that was encoded. Bodies written before this (with both fields) decode the
+ * same. Readers older than this change reject bodies without them: upgrade
+ * readers before writers.
+ */
 export function encodeEvent(e: EventEnvelope): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(e));
+  const body: Record<string, unknown> = {
+    id: e.id,
+    type: e.type,
+    schemaVersion: e.schemaVersion,
+    aggregateKind: e.aggregateKind,
+    aggregateId: e.aggregateId,
+    projectId: e.projectId,
+    userId: e.userId,
+    requestId: e.requestId,
+  };
+  if (e.correlationId !== e.requestId) body['correlationId'] = e.correlationId;
+  if (e.causationId !== null) body['causationId'] = e.causationId;
+  body['occurredAt'] = e.occurredAt;
+  body['data'] = e.data;
+  return utf8Encoder.encode(JSON.stringify(body));
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-const STRING_FIELDS = ['id', 'type', 'aggregateKind', 'aggregateId', 'projectId', 'userId', 'requestId', 'correlationId', 'occurredAt'] as const;
-const NO_KEYS: readonly string[] = [];
+const utf8Encoder = new TextEncoder();
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** By aggregate kind, its event types and the keys each type's data must have. */
+const KINDS: ReadonlyMap<string, ReadonlyMap<string, readonly string[]>> = new Map(
+  Object.entries(KNOWN_TYPES).map(([kind, types]) => [kind, new Map([...types].map((t) => [t, REQUIRED_DATA[t] ?? []]))]),
+);
+
+/** A field that must be a non-empty string. */
+function text(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new MalformedEventError(`event field "${field}" must be a non-empty string`);
+  return v;
+}
+
+const c0 = 48;
+/** Two ASCII digits at s[i], s[i+1] as a number, or -1. */
+function two(s: string, i: number): number {
+  const a = s.charCodeAt(i) - c0;
+  const b = s.charCodeAt(i + 1) - c0;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
+
 /**
- * Validates and upcasts `raw` in place. Only for objects the caller owns
- * (a fresh JSON.parse result): on the bulk-replay path a copy per event
- * costs more than the parse.
+ * Whether `s` is a timestamp Date.parse accepts. The form toISOString writes
+ * (`YYYY-MM-DDTHH:MM:SS.mmmZ`, what every writer stores) is checked by hand
+ * where it is unambiguous; anything else (days past 28, other forms) is left
+ * to Date.parse, so the answer is Date.parse's for every string.
  */
-function completeInPlace(raw: unknown, seq: number, upcasters: Upcasters): RecordedEvent {
-  if (!isRecord(raw)) throw new MalformedEventError('event is not a JSON object');
-  for (let i = 0; i < STRING_FIELDS.length; i++) {
-    const k = STRING_FIELDS[i]!;
-    const v = raw[k];
-    if (typeof v !== 'string' || v.length === 0) throw new MalformedEventError(`event field "${k}" must be a non-empty string`);
+function isTimestamp(s: string): boolean {
+  if (
+    s.length === 24 &&
+    s.charCodeAt(4) === 45 && s.charCodeAt(7) === 45 && s.charCodeAt(10) === 84 &&
+    s.charCodeAt(13) === 58 && s.charCodeAt(16) === 58 && s.charCodeAt(19) === 46 && s.charCodeAt(23) === 90
+  ) {
+    const month = two(s, 5);
+    const day = two(s, 8);
+    const ms = two(s, 20);
+    if (
+      two(s, 0) >= 0 && two(s, 2) >= 0 && month >= 1 && month <= 12 && day >= 1 && day <= 28 &&
+      two(s, 11) >= 0 && two(s, 11) <= 23 && two(s, 14) >= 0 && two(s, 14) <= 59 && two(s, 17) >= 0 && two(s, 17) <= 59 &&
+      ms >= 0 && two(s, 21) >= 0
+    ) {
+      return true;
+    }
   }
-  const c = raw['causationId'];
-  if (c !== null && (typeof c !== 'string' || c.length === 0)) {
+  return !Number.isNaN(Date.parse(s));
+}
+
+interface RawEnvelope {
+  readonly id?: unknown;
+  readonly type?: unknown;
+  readonly schemaVersion?: unknown;
+  readonly aggregateKind?: unknown;
+  readonly aggregateId?: unknown;
+  readonly projectId?: unknown;
+  readonly userId?: unknown;
+  readonly requestId?: unknown;
+  readonly correlationId?: unknown;
+  readonly causationId?: unknown;
+  readonly occurredAt?: unknown;
+  readonly data?: unknown;
+}
+
+/**
+ * Validates and upcasts a parsed envelope into a new RecordedEvent (the
+ * envelope's fields only, in its key order; `raw` is not modified, `data` is
+ * shared unless an upcaster replaced it). Checks run in a fixed order, so a
+ * body with several faults always reports the same one.
+ */
+function complete(raw: unknown, seq: number, upcasters: Upcasters): RecordedEvent {
+  if (!isRecord(raw)) throw new MalformedEventError('event is not a JSON object');
+  const r = raw as RawEnvelope;
+  const id = text(r.id, 'id');
+  const type = text(r.type, 'type');
+  const kind = text(r.aggregateKind, 'aggregateKind');
+  const aggregateId = text(r.aggregateId, 'aggregateId');
+  const projectId = text(r.projectId, 'projectId');
+  const userId = text(r.userId, 'userId');
+  const requestId = text(r.requestId, 'requestId');
+  const correlationId = r.correlationId === undefined ? requestId : text(r.correlationId, 'correlationId');
+  const occurredAt = text(r.occurredAt, 'occurredAt');
+  const c = r.causationId;
+  if (c !== undefined && c !== null && (typeof c !== 'string' || c.length === 0)) {
     throw new MalformedEventError('event field "causationId" must be a non-empty string');
   }
-  const kind = raw['aggregateKind'] as string;
-  const type = raw['type'] as string;
-  const known = Object.hasOwn(KNOWN_TYPES, kind) ? KNOWN_TYPES[kind as AggregateKind] : undefined;
-  if (!known) throw new MalformedEventError(`unknown aggregate kind "${kind}"`);
-  if (!known.has(type)) throw new MalformedEventError(`unknown ${kind} event type "${type}"`);
-  let version = raw['schemaVersion'];
+  const causationId = c === undefined ? null : c;
+  const types = KINDS.get(kind);
+  if (!types) throw new MalformedEventError(`unknown aggregate kind "${kind}"`);
+  const required = types.get(type);
+  if (!required) throw new MalformedEventError(`unknown ${kind} event type "${type}"`);
+  let version = r.schemaVersion;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 0) {
     throw new MalformedEventError(`event "${type}" has an invalid schemaVersion`);
   }
   if (version > CURRENT_SCHEMA_VERSION) {
     throw new MalformedEventError(`event "${type}" has schemaVersion ${version}, newer than this build understands (${CURRENT_SCHEMA_VERSION})`);
   }
-  if (Number.isNaN(Date.parse(raw['occurredAt'] as string))) throw new MalformedEventError('event field "occurredAt" is not a timestamp');
-  let data: unknown = raw['data'];
+  if (!isTimestamp(occurredAt)) throw new MalformedEventError('event field "occurredAt" is not a timestamp');
+  let data = r.data;
   while (version < CURRENT_SCHEMA_VERSION) {
     const up = upcasters[type]?.[version];
     data = up ? up(data) : data;
     version++;
   }
   if (!isRecord(data)) throw new MalformedEventError(`event "${type}" has no data object`);
-  const required = REQUIRED_DATA[type] ?? NO_KEYS;
   for (let i = 0; i < required.length; i++) {
     if (!(required[i]! in data)) throw new MalformedEventError(`event "${type}" is missing data.${required[i]}`);
   }
-  raw['schemaVersion'] = version;
-  raw['data'] = data;
-  raw['seq'] = seq;
-  return raw as unknown as RecordedEvent;
+  return {
+    id,
+    type,
+    schemaVersion: version,
+    aggregateKind: kind,
+    aggregateId,
+    projectId,
+    userId,
+    requestId,
+    correlationId,
+    causationId,
+    occurredAt,
+    data,
+    seq,
+  } as RecordedEvent;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Validates and upcasts a parsed object into a RecordedEvent. Does not modify `raw`. */
 export function toRecordedEvent(raw: unknown, seq: number, upcasters: Upcasters = defaultUpcasters): RecordedEvent {
-  return completeInPlace(isRecord(raw) ? { ...raw } : raw, seq, upcasters);
+  return complete(raw, seq, upcasters);
 }
 
 export function decodeEvent(bytes: Uint8Array, seq: number, upcasters: Upcasters = defaultUpcasters): RecordedEvent {
@@ -164,7 +265,7 @@ export function decodeEvent(bytes: Uint8Array, seq: number, upcasters: Upcasters
     throw new MalformedEventError(`event at sequence ${seq} is not valid UTF-8 JSON`, { cause });
   }
   try {
-    return completeInPlace(parsed, seq, upcasters);
+    return complete(parsed, seq, upcasters);
   } catch (e) {
     if (e instanceof MalformedEventError) e.message = `event at sequence ${seq}: ${e.message}`;
     throw e;

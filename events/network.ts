@@ -36,6 +36,15 @@ export interface NetworkRef {
   /** IPv4 subnet, e.g. 10.200.3.0/24; null when Neutron owns addressing (kuryr). */
   readonly cidr: string | null;
   readonly gateway: string | null;
+  /** IPv6 /64 (bridge networks registered with POST /v1/networks); absent when the network has none. */
+  readonly cidrV6?: string | null;
+  readonly gatewayV6?: string | null;
+  /**
+   * The user's port on this network, when the `nets` entry named a port
+   * (bridge: a Zun port whose addresses became the fixed IPs). It names the
+   * endpoint in `addresses` and is kept when the container goes.
+   */
+  readonly port?: string;
 }
 
 type E<T extends string, D> = DomainEvent<T, D>;
@@ -49,15 +58,44 @@ export type NetworkCreated = E<
     readonly projectId: string;
     readonly cidr: string | null;
     readonly gateway: string | null;
+    /** IPv6 /64 and its gateway; absent in events written before IPv6 (read as none). */
+    readonly cidrV6?: string | null;
+    readonly gatewayV6?: string | null;
     /** The project's default network, made on first need. */
     readonly isDefault: boolean;
   }
 >;
 export type NetworkDeleted = E<'NetworkDeleted', Record<string, never>>;
 
-export type NetworkEvent = NetworkCreated | NetworkDeleted;
+/** One address of a port. */
+export interface PortFixedIp {
+  readonly ip: string;
+  readonly version: 4 | 6;
+}
+
+/**
+ * Ports of a bridge network (Neutron's ports, for networks this service
+ * owns). They live in the network's aggregate so that one fenced append
+ * decides an address: two ports never get the same one.
+ */
+export type PortCreated = E<
+  'PortCreated',
+  {
+    readonly portId: string;
+    readonly name: string;
+    readonly projectId: string;
+    readonly fixedIps: readonly PortFixedIp[];
+    /** What Docker derives from the IPv4 address (02:42:<ipv4 bytes>), or null without one. */
+    readonly macAddress: string | null;
+  }
+>;
+/** The port is now the container's (or capsule's) `consumer`; a previous holder's binding was void (see decidePort). */
+export type PortBound = E<'PortBound', { readonly portId: string; readonly consumer: string }>;
+export type PortDeleted = E<'PortDeleted', { readonly portId: string }>;
+
+export type NetworkEvent = NetworkCreated | NetworkDeleted | PortCreated | PortBound | PortDeleted;
 export type NetworkEventType = NetworkEvent['type'];
-export const NetworkEventTypes = ['NetworkCreated', 'NetworkDeleted'] as const satisfies readonly NetworkEventType[];
+export const NetworkEventTypes = ['NetworkCreated', 'NetworkDeleted', 'PortCreated', 'PortBound', 'PortDeleted'] as const satisfies readonly NetworkEventType[];
 
 // ---- the IPAM ledger ----------------------------------------------------------
 /** Subnet `index` of the pool given to a network (e.g. the index-th /24). */

@@ -74,9 +74,10 @@ import {
 } from './validate.js';
 import { buildUrl, containerView, nextLink, rootDocument, v1Document } from './views.js';
 import { mountComputeRoutes, type ComputeDeps } from './routes/index.js';
-import { DEFAULT_ADDRESS_POOL } from '../../domain/network.js';
+import { DEFAULT_ADDRESS_POOL, DEFAULT_ADDRESS_POOL_V6 } from '../../domain/network.js';
 import { createResourceService, type ReadEvents as ResourceReadEvents } from './resources.js';
 import { networkRoutes } from './routes/networks.js';
+import { neutronRoutes } from './routes/neutron.js';
 import { capsuleRoutes, foldCapsules } from './routes/capsules.js';
 
 export type Clock = (() => Date) | { now(): Date };
@@ -110,6 +111,8 @@ export interface BuildAppOptions {
   readonly readEvents?: ResourceReadEvents;
   /** The IPv4 pool network subnets come from (default 10.200.0.0/16, NETWORK_CIDR_POOL). */
   readonly networkPool?: string;
+  /** The IPv6 pool network /64s come from (default fd7a:756e:0::/48, NETWORK_CIDR_POOL_V6). */
+  readonly networkPoolV6?: string;
   /** The audit record (services/audit) to serve at /v1/audit; absent: not served. */
   readonly audit?: AuditReader;
 }
@@ -123,8 +126,8 @@ declare module 'fastify' {
   }
 }
 
-/** Paths that are not Zun's and are not prefixed with /v1: the Keystone subset, health, the API's description. */
-export const UNVERSIONED_PREFIXES = ['identity', 'healthcheck', 'openapi.json', 'docs'] as const;
+/** Paths that are not Zun's and are not prefixed with /v1: the Keystone subset, health, the API's description, the Neutron subset (ports). */
+export const UNVERSIONED_PREFIXES = ['identity', 'healthcheck', 'openapi.json', 'docs', 'v2.0'] as const;
 
 /**
  * Public routes: authtoken's acl_public_routes (`/`, `/v1`), the identity
@@ -363,7 +366,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     (typeof (store as { readAll?: unknown }).readAll === 'function'
       ? (o) => (store as unknown as { readAll: ResourceReadEvents }).readAll(o)
       : undefined);
-  const resourceService = createResourceService({ store, newId, now, pool: opts.networkPool ?? DEFAULT_ADDRESS_POOL, ...(readEvents ? { readEvents } : {}) });
+  const resourceService = createResourceService({ store, newId, now, pool: opts.networkPool ?? DEFAULT_ADDRESS_POOL, poolV6: opts.networkPoolV6 ?? DEFAULT_ADDRESS_POOL_V6, ...(readEvents ? { readEvents } : {}) });
 
   const quotas = createQuotaService({
     store,
@@ -505,6 +508,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
   mountComputeRoutes(app, { store, readModel, newId, now, ctxOf, versionOf, baseUrlOf, resolve, execute, view, merged }, opts.compute, opts.log);
   const kit = { store, readModel, newId, now, ctxOf, versionOf, baseUrlOf, resolve, execute, view, merged };
   void app.register(networkRoutes, { kit, resources: resourceService, listCapsules: () => foldCapsules(readEvents) });
+  void app.register(neutronRoutes, { resources: resourceService });
   void app.register(capsuleRoutes, { kit, resources: resourceService, ...(readEvents ? { readEvents } : {}) });
   // The audit record: a member reads their own project's entries, an admin all.
   if (opts.audit) {

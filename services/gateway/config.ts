@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { ZUN_DEFAULT_QUOTAS, type FullQuotaLimits } from '../../domain/quota.js';
-import { DEFAULT_ADDRESS_POOL, poolSize } from '../../domain/network.js';
+import { DEFAULT_ADDRESS_POOL, DEFAULT_ADDRESS_POOL_V6, poolSize, subnet6At } from '../../domain/network.js';
 import { AuthMode, type AuthConfig } from './identity/index.js';
 
 export interface GatewayConfig {
@@ -25,6 +25,8 @@ export interface GatewayConfig {
   readonly wsSecret: string | undefined;
   /** NETWORK_CIDR_POOL: the IPv4 pool whose /24s networks get (default 10.200.0.0/16). */
   readonly networkPool: string;
+  /** NETWORK_CIDR_POOL_V6: the IPv6 pool whose /64s networks get, at their /24's index (default fd7a:756e:0::/48). */
+  readonly networkPoolV6: string;
   /** The audit service's record, served read-only at /v1/audit (AUDIT_DIR, else $STATE_DIR/audit). */
   readonly auditDir: string;
 }
@@ -110,8 +112,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     hostRpcTimeoutMs: int(env, 'HOST_RPC_TIMEOUT_MS', 10_000, 1),
     wsSecret: env['GATEWAY_WS_SECRET'] || undefined,
     networkPool: networkPool(env['NETWORK_CIDR_POOL']),
+    networkPoolV6: networkPoolV6(env['NETWORK_CIDR_POOL_V6'], networkPool(env['NETWORK_CIDR_POOL'])),
     auditDir: resolve(env['AUDIT_DIR'] ?? join(stateDir, 'audit')),
   };
+}
+
+/** NETWORK_CIDR_POOL_V6: an IPv6 CIDR with a /64 for every /24 of the IPv4 pool. */
+function networkPoolV6(raw: string | undefined, pool4: string): string {
+  const pool = raw?.trim() || DEFAULT_ADDRESS_POOL_V6;
+  try {
+    subnet6At(pool, poolSize(pool4) - 1);
+  } catch {
+    throw new ConfigError(`NETWORK_CIDR_POOL_V6 must be an IPv6 CIDR with room for ${poolSize(pool4)} /64s, not ${raw}`);
+  }
+  return pool;
 }
 
 /** NETWORK_CIDR_POOL: an IPv4 CIDR of /24 or larger. */

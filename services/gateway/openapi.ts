@@ -550,6 +550,63 @@ const PATHS: Record<string, Record<string, Op>> = {
       ...NOT_YET,
     },
   },
+  '/v2.0/networks': {
+    get: {
+      summary: 'Networks the caller may use, in Neutron\'s shape (bridge driver)',
+      description: 'The Neutron subset this service serves for its own networks. Filters: name, id (the Neutron id).',
+      tags: ['ports'],
+      parameters: [query('name', 'Network name.'), query('id', 'Neutron network id.')],
+      responses: { '200': ['The networks', obj({ networks: arr({ type: 'object' }) })], ...ERRORS_ZUN([401]) },
+    },
+  },
+  '/v2.0/networks/{id}': {
+    get: {
+      summary: 'One network in Neutron\'s shape, with its subnet ids',
+      tags: ['ports'],
+      parameters: [pathParam('id', 'Neutron id, Zun id or name.')],
+      responses: { '200': ['The network', obj({ network: { type: 'object' } })], ...ERRORS_ZUN([401, 404, 409]) },
+    },
+  },
+  '/v2.0/subnets': {
+    get: {
+      summary: 'Subnets of the networks the caller may use: an IPv4 /24 and an IPv6 /64 each',
+      tags: ['ports'],
+      parameters: [query('network_id', 'Neutron network id.')],
+      responses: { '200': ['The subnets', obj({ subnets: arr(obj({ id: str(), network_id: str(), ip_version: { type: 'integer' }, cidr: str(), gateway_ip: str() })) })], ...ERRORS_ZUN([401]) },
+    },
+  },
+  '/v2.0/ports': {
+    get: {
+      summary: 'Ports the caller may see',
+      tags: ['ports'],
+      parameters: [query('network_id', 'Neutron network id.'), query('device_id', 'The container holding it.'), query('name', 'Port name.')],
+      responses: { '200': ['The ports', obj({ ports: arr(ref('Port')) })], ...ERRORS_ZUN([401]) },
+    },
+    post: {
+      summary: 'Create a port on a network (its addresses decided fenced on the network)',
+      description:
+        'Without fixed_ips the port gets one address of each subnet, from the top of the subnet down; with fixed_ips, exactly those ' +
+        '(`ip_address`, or `subnet_id` for one chosen). Use it with `nets: [{"port": "<id>"}]` or network_attach port=<id>. ' +
+        '409 when an address is taken, 400 when outside the subnets or the gateway.',
+      tags: ['ports'],
+      requestBody: obj({ port: obj({ network_id: str(), name: str(), fixed_ips: arr(obj({ ip_address: str(), subnet_id: str() })) }, { required: ['network_id'] }) }, { required: ['port'] }),
+      responses: { '201': ['The port', obj({ port: ref('Port') })], ...ERRORS_ZUN([400, 401, 404, 409, 415]) },
+    },
+  },
+  '/v2.0/ports/{id}': {
+    get: {
+      summary: 'One port; device_id is the container holding it',
+      tags: ['ports'],
+      parameters: [pathParam('id', 'The port id.')],
+      responses: { '200': ['The port', obj({ port: ref('Port') })], ...ERRORS_ZUN([401, 404]) },
+    },
+    delete: {
+      summary: 'Delete a port (400 PortInUse while a live container holds it)',
+      tags: ['ports'],
+      parameters: [pathParam('id', 'The port id.')],
+      responses: { '204': 'Deleted', ...ERRORS_ZUN([400, 401, 404]) },
+    },
+  },
   '/v1/quotas/{project_id}': {
     get: {
       summary: "A project's quota",
@@ -748,6 +805,17 @@ const SCHEMAS: Record<string, Schema> = {
     { required: ['errors'] },
   ),
   KeystoneError: obj({ error: obj({ code: int(), title: str(), message: str() }) }),
+  Port: obj({
+    id: str(),
+    name: str(),
+    network_id: str('Neutron network id.'),
+    project_id: str(),
+    mac_address: nullable(str('What Docker derives from the IPv4 address.')),
+    status: str('ACTIVE while a container holds it, else DOWN.'),
+    device_id: str('The container holding it, or empty.'),
+    device_owner: str(),
+    fixed_ips: arr(obj({ subnet_id: str(), ip_address: str() })),
+  }),
   Versions: obj({
     name: str(),
     description: str(),
@@ -900,6 +968,7 @@ const TAGS: readonly (readonly [string, string])[] = [
   ['services', 'Services (admin)'],
   ['availability zones', 'Availability zones'],
   ['networks', 'Networks (admin)'],
+  ['ports', 'Ports, networks and subnets in Neutron\'s shape (bridge driver)'],
   ['documentation', 'This description'],
 ];
 

@@ -34,7 +34,8 @@
  */
 import { kindSubject, type CapsuleSpec, type ContainerSpec, type MountRequest, type NetRequest, type RecordedEvent } from '../../events/index.js';
 import type { NetworkRef } from '../../events/network.js';
-import { foldNetwork, ipInCidr, networkLive, networkRefOf, type NetworkState } from '../../domain/network.js';
+import { foldNetwork, ipInCidr, ipv6InCidr, networkLive, networkRefOf, sameIpv6, subnet6At, type NetworkState, type PortState } from '../../domain/network.js';
+import { desiredNets } from '../../domain/container.js';
 import { volumeHolders, volumeLive, type VolumeState } from '../../domain/volume.js';
 import { loadCapsule, loadContainer, type CommandDeps } from '../platform/commands.js';
 import type { EventStore } from '../platform/eventstore.js';
@@ -57,6 +58,29 @@ export class VolumeNotFound extends ZunError {
   constructor(volume: string) {
     super(404, 'volume-not-found', `Volume ${volume} could not be found.`);
     this.name = 'VolumeNotFound';
+  }
+}
+
+export class PortNotFound extends ZunError {
+  constructor(port: string) {
+    super(404, 'port-not-found', `Neutron port ${port} could not be found.`);
+    this.name = 'PortNotFound';
+  }
+}
+
+/** zun/common/exception.py PortInUse (an Invalid: 400). */
+export class PortInUse extends ZunError {
+  constructor(port: string) {
+    super(400, 'port-in-use', `Port ${port} is still in use.`);
+    this.name = 'PortInUse';
+  }
+}
+
+/** Neutron's IpAddressAlreadyAllocated / IpAddressGenerationFailure (409). */
+export class IpAddressInUse extends ZunError {
+  constructor(message: string) {
+    super(409, 'ip-address-in-use', message);
+    this.name = 'IpAddressInUse';
   }
 }
 
@@ -85,6 +109,8 @@ export interface ResourceServiceDeps {
   readonly now: () => Date;
   /** IPv4 pool the networks' /24s come from (default 10.200.0.0/16). */
   readonly pool: string;
+  /** IPv6 pool the networks' /64s come from, at their /24's index (default fd7a:756e:0::/48); none when absent. */
+  readonly poolV6?: string;
   /** Network lookups by name scan the network events. */
   readonly readEvents?: ReadEvents;
 }
@@ -140,13 +166,17 @@ export function createResourceService(deps: ResourceServiceDeps) {
       if (allowExisting) return existing;
       throw new Conflict(`A network with neutron_net_id ${o.neutronNetId} already exists.`);
     }
-    let subnet: { cidr: string | null; gateway: string | null } = { cidr: null, gateway: null };
+    let subnet: { cidr: string | null; gateway: string | null; cidrV6?: string; gatewayV6?: string } = { cidr: null, gateway: null };
     if (withSubnet) {
       const a = await allocateSubnet(commandDeps, pool, id, cctx(c, `ipam:${id}`));
       if (!a.ok) throw new ServiceUnavailable(a.message);
-      subnet = a;
+      subnet = { cidr: a.cidr, gateway: a.gateway };
+      if (deps.poolV6) {
+        const v6 = subnet6At(deps.poolV6, a.index);
+        subnet = { ...subnet, cidrV6: v6.cidr, gatewayV6: v6.gateway };
+      }
     }
-    const res = await executeNetworkCommand(commandDeps, id, { type: 'CreateNetwork', ...o, cidr: subnet.cidr, gateway: subnet.gateway }, cctx(c, `network:${id}`));
+    const res = await executeNetworkCommand(commandDeps, id, { type: 'CreateNetwork', ...o, ...subnet }, cctx(c, `network:${id}`));
     if (!res.ok) {
       // Someone created it between our load and our append: theirs is the one.
       if (allowExisting && networkLive(res.state)) return res.state;
@@ -192,25 +222,107 @@ export function createResourceService(deps: ResourceServiceDeps) {
     return (await prepareNet(c, n, projectId)).commit();
   }
 
+  /** A port by id, with its network, as the caller may use it (its project's, or any for an admin). */
+  async function findPort(c: Caller, portId: string): Promise<{ network: NetworkState; port: PortState }> {
+    for (const network of await allNetworks()) {
+      const port = network.ports[portId];
+      if (port && visible(c, port.projectId)) return { network, port };
+    }
+    throw new PortNotFound(portId);
+  }
+
+  /**
+   * Consumers whose hold on a port is void: deleted, no longer asking for
+   * the port, or never created (the create failed after the bind) once the
+   * grace has passed.
+   */
+  async function stalePortHolders(port: PortState): Promise<string[]> {
+    const holder = port.boundTo;
+    if (holder === null) return [];
+    const [ct, cp] = await Promise.all([loadContainer(store, holder), loadCapsule(store, holder)]);
+    if (ct.status === 'Deleted' || cp.status === 'Deleted') return [holder];
+    if (ct.status === null && cp.status === null) {
+      const at = Date.parse(port.boundAt ?? '');
+      return Number.isNaN(at) || deps.now().getTime() - at > RESERVATION_GRACE_MS ? [holder] : [];
+    }
+    if (ct.status !== null && !desiredNets(ct).some((n) => n.port === port.id || n.resolved?.port === port.id)) return [holder];
+    return [];
+  }
+
+  /** Whether `consumer` may take the port now (nothing written). */
+  async function checkPortFree(port: PortState, consumer: string | null): Promise<void> {
+    if (port.boundTo === null || port.boundTo === consumer) return;
+    if ((await stalePortHolders(port)).includes(port.boundTo)) return;
+    throw new PortInUse(port.id);
+  }
+
+  async function bindPort(c: Caller, network: NetworkState, portId: string, consumer: string): Promise<void> {
+    const fresh = await loadNetwork(store, network.id);
+    const port = fresh.ports[portId];
+    const stale = port ? await stalePortHolders(port) : [];
+    const res = await executeNetworkCommand(commandDeps, network.id, { type: 'BindPort', portId, consumer, stale }, cctx(c, `port-bind:${portId}:${consumer}`));
+    if (!res.ok) {
+      if (res.rejection.code === 'port-in-use') throw new PortInUse(portId);
+      throw new PortNotFound(portId);
+    }
+  }
+
+  /**
+   * A `nets` entry naming a port: the port's network, with the port's
+   * addresses as the fixed IPs, bound to `consumer` on commit (fenced on the
+   * network, so two containers cannot both take it).
+   */
+  async function preparePort(c: Caller, n: NetRequest, consumer: string | null): Promise<{ id: string; commit: (consumer?: string) => Promise<NetRequest> }> {
+    if (n.network !== undefined) throw new InvalidValue('A nets entry names a network or a port, not both.');
+    if (n.v4FixedIp !== undefined || n.v6FixedIp !== undefined) throw new InvalidValue(`The addresses of port ${n.port} are the port's; do not give fixed IPs with it.`);
+    const { network, port } = await findPort(c, n.port!);
+    await checkPortFree(port, consumer);
+    const v4 = port.fixedIps.find((f) => f.version === 4)?.ip;
+    const v6 = port.fixedIps.find((f) => f.version === 6)?.ip;
+    const ref: NetworkRef = { ...networkRefOf(network), port: port.id };
+    return {
+      id: ref.id,
+      commit: async (bindTo = consumer ?? undefined) => {
+        if (!bindTo) throw new Error('a port needs its consumer to be bound');
+        await bindPort(c, network, port.id, bindTo);
+        return { port: port.id, network: ref.id, ...(v4 ? { v4FixedIp: v4 } : {}), ...(v6 ? { v6FixedIp: v6 } : {}), resolved: ref };
+      },
+    };
+  }
+
+  /** A fixed IP a port of the network holds cannot be given to a container (Neutron: IpAddressAlreadyAllocated). */
+  function checkNotPortAddress(n: NetRequest, s: NetworkState): void {
+    for (const p of Object.values(s.ports)) {
+      for (const f of p.fixedIps) {
+        const asked = f.version === 4 ? n.v4FixedIp : n.v6FixedIp;
+        if (asked === undefined) continue;
+        if (f.version === 4 ? asked === f.ip : sameIpv6(asked, f.ip)) {
+          throw new IpAddressInUse(`IP address ${asked} already allocated in subnet ${f.version === 4 ? s.cidr : s.cidrV6} (port ${p.id}).`);
+        }
+      }
+    }
+  }
+
   /**
    * One `nets` entry in two steps: the checks and the Zun network id it will
    * be (nothing written), then `commit`, which makes the default network of
    * `projectId` when that is the one and it is missing.
    */
-  async function prepareNet(c: Caller, n: NetRequest, projectId = c.auth.projectId): Promise<{ id: string; commit: () => Promise<NetRequest> }> {
-    checkNetRequest(n);
+  async function prepareNet(
+    c: Caller,
+    n: NetRequest,
+    projectId = c.auth.projectId,
+    consumer: string | null = null,
+  ): Promise<{ id: string; commit: (consumer?: string) => Promise<NetRequest> }> {
+    if (n.port !== undefined) return preparePort(c, n, consumer);
     if (n.network !== undefined && n.network !== DEFAULT_NETWORK_NAME) {
-      const ref = checkedNetRef(n, networkRefOf(await findNetwork(c, n.network, projectId)));
+      const s = await findNetwork(c, n.network, projectId);
+      const ref = checkedNetRef(n, networkRefOf(s));
+      checkNotPortAddress(n, s);
       return { id: ref.id, commit: async () => checkedNet(n, ref) };
     }
-    if (n.v4FixedIp !== undefined) checkedNet(n, { id: '', neutronNetId: '', name: DEFAULT_NETWORK_NAME, projectId, cidr: null, gateway: null });
+    if (n.v4FixedIp !== undefined || n.v6FixedIp !== undefined) checkedNet(n, { id: '', neutronNetId: '', name: DEFAULT_NETWORK_NAME, projectId, cidr: null, gateway: null });
     return { id: defaultNetworkId(projectId), commit: async () => checkedNet(n, await defaultNetwork(c, projectId)) };
-  }
-
-  function checkNetRequest(n: NetRequest): void {
-    if (n.port !== undefined) {
-      throw new InvalidValue(`Neutron ports are not available with this service's bridge networks; request a network instead of port ${n.port}.`);
-    }
   }
 
   /** The fixed-IP checks of checkedNet, returning the network. */
@@ -220,7 +332,11 @@ export function createResourceService(deps: ResourceServiceDeps) {
   }
 
   function checkedNet(n: NetRequest, ref: NetworkRef): NetRequest {
-    if (n.v6FixedIp !== undefined) throw new InvalidValue(`Network ${ref.name} has no IPv6 subnet.`);
+    if (n.v6FixedIp !== undefined) {
+      if (!ref.cidrV6) throw new InvalidValue(`Network ${ref.name} has no IPv6 subnet (a project's default network and networks made before IPv6 have none); create a network for IPv6 fixed IPs.`);
+      if (!ipv6InCidr(n.v6FixedIp, ref.cidrV6)) throw new InvalidValue(`Fixed IP ${n.v6FixedIp} is not in the subnet ${ref.cidrV6} of network ${ref.name}.`);
+      if (ref.gatewayV6 && sameIpv6(n.v6FixedIp, ref.gatewayV6)) throw new InvalidValue(`Fixed IP ${n.v6FixedIp} is the gateway address of network ${ref.name}.`);
+    }
     if (n.v4FixedIp !== undefined && !ref.cidr) {
       throw new InvalidValue(`Network ${ref.name} has no fixed subnet (a project's default network gets one from each host); create a network for fixed IPs.`);
     }
@@ -328,7 +444,7 @@ export function createResourceService(deps: ResourceServiceDeps) {
     }
     const requested = spec.nets.length > 0 ? spec.nets : [{}];
     const planned: { id: string; commit: () => Promise<NetRequest> }[] = [];
-    for (const n of requested) planned.push(await prepareNet(c, n));
+    for (const n of requested) planned.push(await prepareNet(c, n, c.auth.projectId, uuid));
     const ids = planned.map((p) => p.id);
     if (new Set(ids).size !== ids.length) throw new InvalidValue('A network is requested more than once.');
     for (const m of spec.mounts) await checkMount(c, m);
@@ -388,6 +504,57 @@ export function createResourceService(deps: ResourceServiceDeps) {
       return createNetwork(c, id, { name: o.name, neutronNetId: neutron, projectId: c.auth.projectId, isDefault: false }, false, true);
     },
 
+    findPort,
+    stalePortHolders,
+
+    /** POST /v2.0/ports: a port of a network the caller may use, its addresses decided fenced on the network. */
+    async createPort(
+      c: Caller,
+      o: { network: string; name: string; fixedIps?: readonly { ip?: string; version?: 4 | 6 }[] },
+    ): Promise<{ network: NetworkState; port: PortState }> {
+      const s = await findNetwork(c, o.network);
+      const portId = deps.newId();
+      const res = await executeNetworkCommand(
+        commandDeps,
+        s.id,
+        { type: 'CreatePort', portId, name: o.name, projectId: c.auth.projectId, ...(o.fixedIps ? { fixedIps: o.fixedIps } : {}) },
+        cctx(c, `port:${portId}`),
+      );
+      if (!res.ok) {
+        switch (res.rejection.code) {
+          case 'ip-in-use':
+            throw new IpAddressInUse(res.rejection.message);
+          case 'invalid':
+            throw new InvalidValue(res.rejection.message);
+          case 'not-found':
+            throw new NetworkNotFound(o.network);
+          default:
+            throw new Conflict(res.rejection.message);
+        }
+      }
+      return { network: res.state, port: res.state.ports[portId]! };
+    },
+
+    /** DELETE /v2.0/ports/{id}: refused (400 PortInUse) while a live container holds it. */
+    async deletePort(c: Caller, portId: string): Promise<void> {
+      const { network, port } = await findPort(c, portId);
+      const stale = await stalePortHolders(port);
+      const res = await executeNetworkCommand(commandDeps, network.id, { type: 'DeletePort', portId, stale }, cctx(c, `port-delete:${portId}`));
+      if (!res.ok) {
+        if (res.rejection.code === 'port-in-use') throw new PortInUse(portId);
+        throw new PortNotFound(portId);
+      }
+    },
+
+    /** Every port the caller may see, with its network. */
+    async listPorts(c: Caller): Promise<{ network: NetworkState; port: PortState }[]> {
+      const out: { network: NetworkState; port: PortState }[] = [];
+      for (const network of await allNetworks()) {
+        for (const port of Object.values(network.ports)) if (visible(c, port.projectId)) out.push({ network, port });
+      }
+      return out;
+    },
+
     /** DELETE /v1/networks/{ident}: refused while a live container or capsule is on it. */
     async deleteNetwork(c: Caller, ident: string, users: (networkId: string) => Promise<string[]>): Promise<void> {
       const s = await findNetwork(c, ident).catch((e: unknown) => {
@@ -397,7 +564,10 @@ export function createResourceService(deps: ResourceServiceDeps) {
       const using = await users(s.id);
       if (using.length > 0) throw new Conflict(`Network ${ident} is in use by ${using.join(', ')}.`);
       const res = await executeNetworkCommand(commandDeps, s.id, { type: 'DeleteNetwork' }, cctx(c, `network-delete:${s.id}`));
-      if (!res.ok) throw new NetworkNotFound(ident);
+      if (!res.ok) {
+        if (res.rejection.code === 'conflict') throw new Conflict(res.rejection.message);
+        throw new NetworkNotFound(ident);
+      }
       await releaseSubnet(commandDeps, pool, s.id, cctx(c, `ipam-release:${s.id}`));
     },
   };

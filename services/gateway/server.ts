@@ -33,7 +33,7 @@ export interface Gateway {
 export async function startGateway(opts: {
   nc: NatsConnection;
   log: Logger;
-  config: Pick<GatewayConfig, 'host' | 'port' | 'baseUrl' | 'auth'> & Partial<Pick<GatewayConfig, 'quotaDefaults' | 'quotaReservationSeconds' | 'networkPool' | 'auditDir'>>;
+  config: Pick<GatewayConfig, 'host' | 'port' | 'baseUrl' | 'auth'> & Partial<Pick<GatewayConfig, 'quotaDefaults' | 'quotaReservationSeconds' | 'networkPool' | 'networkPoolV6' | 'auditDir'>>;
   /** For tests: the read model's retry and readiness timings. */
   readModelTimings?: { retryMs?: number; readyTimeoutMs?: number };
   /** The host registry (hosts, services, images); without it there are no hosts. The caller owns it. */
@@ -64,6 +64,7 @@ export async function startGateway(opts: {
     registries: createFoldingRegistryReadModel((o) => readAll({ nc, ...o })),
     readEvents: (o) => readAll({ nc, ...o }),
     ...(config.networkPool ? { networkPool: config.networkPool } : {}),
+    ...(config.networkPoolV6 ? { networkPoolV6: config.networkPoolV6 } : {}),
     ...(config.auditDir ? { audit: createAuditReader(config.auditDir) } : {}),
     ...(config.quotaDefaults ? { quotaDefaults: config.quotaDefaults } : {}),
     ...(config.quotaReservationSeconds ? { quotaReservationMs: config.quotaReservationSeconds * 1000 } : {}),

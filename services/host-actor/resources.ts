@@ -138,6 +138,9 @@ export function createHostResources(deps: HostResourcesDeps): HostResources {
       projectId: ref.projectId,
       cidr: ref.cidr,
       gateway: ref.gateway,
+      cidrV6: ref.cidrV6 ?? null,
+      gatewayV6: ref.gatewayV6 ?? null,
+      port: ref.port ?? null,
     };
   }
 

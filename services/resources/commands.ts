@@ -65,8 +65,8 @@ export async function allocateSubnet(
   pool: string,
   networkId: string,
   ctx: CommandContext,
-): Promise<{ ok: true; cidr: string; gateway: string } | { ok: false; message: string }> {
-  let allocation: { cidr: string; gateway: string } | null = null;
+): Promise<{ ok: true; index: number; cidr: string; gateway: string } | { ok: false; message: string }> {
+  let allocation: { index: number; cidr: string; gateway: string } | null = null;
   const res = await run<IpamState & { seq: number }, IpamEvent, { code: 'exhausted'; message: string }>(
     'ipam',
     pool,
@@ -77,16 +77,16 @@ export async function allocateSubnet(
     (s) => {
       const d = decideAllocate(s, pool, networkId);
       if ('rejected' in d) return d;
-      allocation = { cidr: d.allocation.cidr, gateway: d.allocation.gateway };
+      allocation = { index: d.allocation.index, cidr: d.allocation.cidr, gateway: d.allocation.gateway };
       return { events: d.events };
     },
   );
   if (!res.ok) return { ok: false, message: res.rejection.message };
   if (res.duplicate) {
     const held = res.state.byNetwork[networkId];
-    if (held) return { ok: true, cidr: held.cidr, gateway: held.gateway };
+    if (held) return { ok: true, index: held.index, cidr: held.cidr, gateway: held.gateway };
   }
-  const a = allocation as { cidr: string; gateway: string } | null;
+  const a = allocation as { index: number; cidr: string; gateway: string } | null;
   if (!a) throw new Error(`no subnet decided for network ${networkId}`);
   return { ok: true, ...a };
 }

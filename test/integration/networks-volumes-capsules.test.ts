@@ -23,6 +23,7 @@ import { startCluster, waitFor, type Cluster, type ServiceProcess } from '../sup
 import { loopDevicesOf, mountsUnder } from '../support/host-cleanup.js';
 import { dockerAvailable } from '../support/servers.js';
 import { namedVolumeId } from '../../services/resources/ids.js';
+import { bigIntToIpv6, parseCidr6 } from '../../domain/network.js';
 
 const run = promisify(execFile);
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -33,6 +34,8 @@ const STATE = mkdtempSync(join(tmpdir(), 'zun-nvc-'));
 const stateOf = (h: string) => join(STATE, h);
 const OCTET = 100 + Math.floor(Math.random() * 90);
 const POOL = `10.${OCTET}.0.0/16`;
+const V6_GLOBAL = Math.floor(Math.random() * 0xffff).toString(16);
+const POOL_V6 = `fd7a:${V6_GLOBAL}:${OCTET.toString(16)}::/48`;
 const H = { 'Content-Type': 'application/json', Accept: 'application/json', 'OpenStack-API-Version': 'container 1.40' };
 
 let cluster: Cluster;
@@ -113,7 +116,7 @@ beforeAll(async () => {
   cluster = await startCluster({
     hosts: [],
     hostEnv: { RESYNC_SECONDS: '2', HOST_CPUS: '8', HOST_MEMORY_MIB: '8192', HOST_LEASE_TTL: '10' },
-    gatewayEnv: { NETWORK_CIDR_POOL: POOL },
+    gatewayEnv: { NETWORK_CIDR_POOL: POOL, NETWORK_CIDR_POOL_V6: POOL_V6 },
   });
   cluster.addHostActor(H1, { STATE_DIR: stateOf(H1) });
   await waitFor('gateway', async () => (await fetch(`${cluster.gatewayUrl}/`).catch(() => null))?.ok, 60_000);
@@ -147,15 +150,22 @@ describe('networks through the API', () => {
     await Promise.all([until(a, 'Running'), until(b, 'Running'), until(c, 'Running')]);
 
     // Zun's addresses shape, keyed by the Neutron net id, once the host has seen them.
+    // (The network also has an IPv6 /64: Docker gives each container a dynamic v6 address too.)
     const view = await waitFor('addresses of a', async () => {
       const v = (await api('GET', `/v1/containers/${a}`)).body;
       return Object.keys(v.addresses).length > 0 ? v : undefined;
     });
-    expect(view.addresses[netId]).toEqual([{ addr: ip(10), version: 4, port: expect.any(String), subnet_id: expect.any(String), preserve_on_delete: false }]);
+    const v6 = { addr: expect.stringMatching(/:/), version: 6, port: expect.any(String), subnet_id: expect.any(String), preserve_on_delete: false };
+    expect(view.addresses[netId]).toEqual([{ addr: ip(10), version: 4, port: expect.any(String), subnet_id: expect.any(String), preserve_on_delete: false }, v6]);
     const list = await api('GET', `/v1/containers/${a}/network_list`);
-    expect(list.body.networks).toEqual([{ net_id: netId, port_id: view.addresses[netId][0].port, fixed_ips: [{ subnet_id: expect.any(String), version: 4, ip_address: ip(10) }] }]);
+    expect(list.body.networks).toEqual([
+      { net_id: netId, port_id: view.addresses[netId][0].port, fixed_ips: [{ subnet_id: expect.any(String), version: 4, ip_address: ip(10) }, { subnet_id: expect.any(String), version: 6, ip_address: view.addresses[netId][1].addr }] },
+    ]);
     const legacy = await api('GET', `/v1/containers/${a}/network_list`, undefined, { 'OpenStack-API-Version': 'container 1.13' });
-    expect(legacy.body.networks).toEqual([{ net_id: netId, subnet_id: expect.any(String), port_id: expect.any(String), version: 4, ip_address: ip(10) }]);
+    expect(legacy.body.networks).toEqual([
+      { net_id: netId, subnet_id: expect.any(String), port_id: expect.any(String), version: 4, ip_address: ip(10) },
+      { net_id: netId, subnet_id: expect.any(String), port_id: expect.any(String), version: 6, ip_address: view.addresses[netId][1].addr },
+    ]);
 
     const da = await dockerOf(a);
     const db = await dockerOf(b);
@@ -195,6 +205,86 @@ describe('networks through the API', () => {
     expect((await api('DELETE', `/v1/networks/${netId}`)).status).toBe(204);
     // Unused Docker networks are removed by the host actor after its grace period.
     await waitFor('no network of nvc-net left on the host', async () => (await networksOf(H1, net.body.uuid)).length === 0, 30_000, 500);
+  });
+});
+
+describe('IPv6 and ports through the API', () => {
+  it('a port (/v2.0/ports) and IPv6 fixed IPs: containers reach each other over IPv6 and IPv4; the port outlives its container', async () => {
+    const net = await api('POST', '/v1/networks', { name: 'nvc-net6' });
+    expect(net.status, JSON.stringify(net.body)).toBe(200);
+    const netId = net.body.neutron_net_id as string;
+    const subnets = (await api('GET', `/v2.0/subnets?network_id=${netId}`)).body.subnets as { id: string; ip_version: number; cidr: string; gateway_ip: string }[];
+    expect(subnets.map((s) => s.ip_version)).toEqual([4, 6]);
+    const v4 = subnets[0]!;
+    const v6 = subnets[1]!;
+    expect(v6.cidr).toMatch(new RegExp(`^fd7a:${V6_GLOBAL}:${OCTET.toString(16)}(:[0-9a-f]+)?::/64$`));
+    const prefix4 = v4.cidr.replace(/\.0\/24$/, '');
+    const base6 = parseCidr6(v6.cidr)!.base;
+    const six = (hostPart: bigint) => bigIntToIpv6(base6 + hostPart);
+    const portV6 = six((1n << 63n) + 0xfen);
+
+    // A port: its addresses are decided now, from the top of each subnet.
+    const created = await api('POST', '/v2.0/ports', { port: { network_id: netId, name: 'nvc-port' } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const port = created.body.port as { id: string; fixed_ips: { subnet_id: string; ip_address: string }[]; mac_address: string };
+    expect(port.fixed_ips.map((f) => f.ip_address)).toEqual([`${prefix4}.254`, portV6]);
+
+    const a = await runContainer({ name: 'nvc-v6a', host: H1, nets: [{ network: 'nvc-net6', 'v4-fixed-ip': `${prefix4}.20`, 'v6-fixed-ip': six(0x20n) }] });
+    const b = await runContainer({ name: 'nvc-v6b', host: H1, nets: [{ port: port.id }] });
+    await Promise.all([until(a, 'Running'), until(b, 'Running')]);
+    // The port is held: a second container cannot take it, and it cannot be deleted.
+    const busy = await api('POST', '/v1/containers', { image: 'zun-base:latest', nets: [{ port: port.id }] });
+    expect(busy.status, JSON.stringify(busy.body)).toBe(400);
+    expect((await api('DELETE', `/v2.0/ports/${port.id}`)).status).toBe(400);
+    expect((await api('GET', `/v2.0/ports/${port.id}`)).body.port).toMatchObject({ device_id: b, status: 'ACTIVE' });
+
+    const viewA = await waitFor('addresses of a', async () => {
+      const v = (await api('GET', `/v1/containers/${a}`)).body;
+      return v.addresses[netId]?.length === 2 ? v : undefined;
+    });
+    expect(viewA.addresses[netId]).toEqual([
+      { addr: `${prefix4}.20`, version: 4, port: expect.any(String), subnet_id: v4.id, preserve_on_delete: false },
+      { addr: six(0x20n), version: 6, port: expect.any(String), subnet_id: v6.id, preserve_on_delete: false },
+    ]);
+    const viewB = await waitFor('addresses of b', async () => {
+      const v = (await api('GET', `/v1/containers/${b}`)).body;
+      return v.addresses[netId]?.length === 2 ? v : undefined;
+    });
+    expect(viewB.addresses[netId]).toEqual([
+      { addr: `${prefix4}.254`, version: 4, port: port.id, subnet_id: v4.id, preserve_on_delete: true },
+      { addr: portV6, version: 6, port: port.id, subnet_id: v6.id, preserve_on_delete: true },
+    ]);
+    expect((await api('GET', `/v1/containers/${b}/network_list`)).body.networks).toEqual([
+      { net_id: netId, port_id: port.id, fixed_ips: [
+        { subnet_id: v4.id, version: 4, ip_address: `${prefix4}.254` },
+        { subnet_id: v6.id, version: 6, ip_address: portV6 },
+      ] },
+    ]);
+
+    const da = await dockerOf(a);
+    const db = await dockerOf(b);
+    const bridge = `zun-${net.body.uuid}-${H1}`;
+    expect(da.NetworkSettings.Networks[bridge]!.GlobalIPv6Address).toBe(six(0x20n));
+    expect(db.NetworkSettings.Networks[bridge]!.MacAddress).toBe(port.mac_address);
+    expect((await exec(da.Id, ['ping6', '-c', '1', '-W', '2', portV6])).code).toBe(0);
+    expect((await exec(db.Id, ['ping6', '-c', '1', '-W', '2', six(0x20n)])).code).toBe(0);
+    expect((await exec(db.Id, ['ping', '-c', '1', '-W', '2', `${prefix4}.20`])).code).toBe(0);
+
+    // The container goes; the port stays, free, and the next container gets the same addresses.
+    expect((await api('DELETE', `/v1/containers/${b}?stop=true`)).status).toBe(204);
+    await until(b, 'gone');
+    expect((await api('GET', `/v2.0/ports/${port.id}`)).body.port).toMatchObject({ device_id: '', status: 'DOWN' });
+    const b2 = await runContainer({ name: 'nvc-v6b2', host: H1, nets: [{ port: port.id }] });
+    await until(b2, 'Running');
+    await waitFor('b2 at the port\'s address', async () => (await exec(da.Id, ['ping6', '-c', '1', '-W', '1', portV6])).code === 0, 30_000, 500);
+
+    for (const u of [a, b2]) expect((await api('DELETE', `/v1/containers/${u}?stop=true`)).status).toBe(204);
+    await Promise.all([until(a, 'gone'), until(b2, 'gone')]);
+    // A network with ports cannot be deleted; without, it can.
+    expect((await api('DELETE', `/v1/networks/${netId}`)).status).toBe(409);
+    expect((await api('DELETE', `/v2.0/ports/${port.id}`)).status).toBe(204);
+    expect((await api('DELETE', `/v1/networks/${netId}`)).status).toBe(204);
+    await waitFor('no network of nvc-net6 left on the host', async () => (await networksOf(H1, net.body.uuid)).length === 0, 30_000, 500);
   });
 });
 

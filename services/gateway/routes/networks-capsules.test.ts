@@ -57,7 +57,7 @@ describe('nets and mounts on container create', () => {
     expect(ids).toHaveLength(4);
   });
 
-  it('refuses unknown networks, fixed IPs outside the subnet or on the default network, and ports, appending nothing', async () => {
+  it('refuses unknown networks and ports, fixed IPs outside the subnet, gateways, or on the default network, appending nothing', async () => {
     const h = harness();
     await network(h, { name: 'n1' });
     const before = h.count();
@@ -66,13 +66,87 @@ describe('nets and mounts on container create', () => {
       [[{ network: 'n1', 'v4-fixed-ip': '10.9.9.9' }], 400],
       [[{ network: 'n1', 'v4-fixed-ip': '10.200.0.1' }], 400],
       [[{ 'v4-fixed-ip': '10.200.0.5', network: 'default' }], 400],
-      [[{ port: 'p-1' }], 400],
+      [[{ port: 'p-1' }], 404],
       [[{ network: 'n1' }, { network: 'n1' }], 400],
+      [[{ network: 'n1', 'v6-fixed-ip': 'fd7a:756e:0:1::5' }], 400],
+      [[{ network: 'n1', 'v6-fixed-ip': 'fd7a:756e::1' }], 400],
+      [[{ network: 'n1', 'v6-fixed-ip': 'fd7a:756e::' }], 400],
+      [[{ network: 'default', 'v6-fixed-ip': 'fd7a:756e::5' }], 400],
     ] as const) {
       const r = await h.req('POST', '/v1/containers', { version: '1.40', body: { image: 'cirros', nets } });
       expect(r.statusCode, JSON.stringify(nets)).toBe(status);
     }
     expect(h.count()).toBe(before);
+  });
+
+  it('IPv6: a network gets a /64 at its /24\'s index; a v6 fixed IP inside it is taken with the v4 one', async () => {
+    const h = harness();
+    await network(h, { name: 'n1' });
+    const created = (await h.events()).find((e) => e.type === 'NetworkCreated')!;
+    expect(created.data).toMatchObject({ cidr: '10.200.0.0/24', cidrV6: 'fd7a:756e::/64', gatewayV6: 'fd7a:756e::1' });
+    await network(h, { name: 'n2' });
+    expect((await h.events()).filter((e) => e.type === 'NetworkCreated')[1]!.data).toMatchObject({ cidr: '10.200.1.0/24', cidrV6: 'fd7a:756e:0:1::/64' });
+    const id = await h.create({ image: 'cirros', nets: [{ network: 'n1', 'v4-fixed-ip': '10.200.0.7', 'v6-fixed-ip': 'FD7A:756E::7' }] });
+    const req = (await h.events()).find((e) => e.type === 'ContainerCreateRequested' && e.aggregateId === id)!;
+    expect((req.data as { spec: { nets: unknown[] } }).spec.nets).toEqual([
+      expect.objectContaining({ v4FixedIp: '10.200.0.7', v6FixedIp: 'FD7A:756E::7', resolved: expect.objectContaining({ cidrV6: 'fd7a:756e::/64' }) }),
+    ]);
+  });
+
+  it('ports (/v2.0/ports): addresses from the top of the subnets, fenced; a container takes one; one holder at a time; freed on delete', async () => {
+    const h = harness();
+    await network(h, { name: 'n1', neutron_net_id: 'neutron-1' });
+    const mk = (port: Record<string, unknown>, headers: Record<string, string> = {}) => h.req('POST', '/v2.0/ports', { body: { port }, headers });
+    const p1 = await mk({ network_id: 'neutron-1', name: 'p1' });
+    expect(p1.statusCode).toBe(201);
+    const port1 = p1.json().port;
+    expect(port1).toMatchObject({
+      name: 'p1',
+      network_id: 'neutron-1',
+      mac_address: '02:42:0a:c8:00:fe',
+      device_id: '',
+      status: 'DOWN',
+      fixed_ips: [{ ip_address: '10.200.0.254' }, { ip_address: 'fd7a:756e::8000:0:0:fe' }],
+    });
+    const p2 = (await mk({ network_id: 'neutron-1', fixed_ips: [{ ip_address: '10.200.0.200' }] })).json().port;
+    expect(p2.fixed_ips).toEqual([{ subnet_id: expect.any(String), ip_address: '10.200.0.200' }]);
+    const p3 = (await mk({ network_id: 'neutron-1' })).json().port;
+    expect(p3.fixed_ips[0].ip_address).toBe('10.200.0.253');
+    // Refusals change nothing.
+    const before = h.count();
+    expect((await mk({ network_id: 'neutron-1', fixed_ips: [{ ip_address: '10.200.0.200' }] })).statusCode).toBe(409);
+    expect((await mk({ network_id: 'neutron-1', fixed_ips: [{ ip_address: '10.9.0.1' }] })).statusCode).toBe(400);
+    expect((await mk({ network_id: 'neutron-1', fixed_ips: [{ ip_address: '10.200.0.1' }] })).statusCode).toBe(400);
+    expect((await mk({ network_id: 'nope' })).statusCode).toBe(404);
+    expect((await mk({ network_id: 'neutron-1', bogus: 1 })).statusCode).toBe(400);
+    expect((await mk({ network_id: 'neutron-1' }, MEMBER)).statusCode).toBe(404);
+    const taken = await h.req('POST', '/v1/containers', { version: '1.40', body: { image: 'cirros', nets: [{ network: 'n1', 'v4-fixed-ip': '10.200.0.200' }] } });
+    expect(taken.statusCode).toBe(409);
+    expect(zunError(taken).title).toContain(p2.id);
+    expect(h.count()).toBe(before);
+
+    const c1 = await h.create({ image: 'cirros', nets: [{ port: port1.id }] });
+    const req = (await h.events()).find((e) => e.type === 'ContainerCreateRequested' && e.aggregateId === c1)!;
+    expect((req.data as { spec: { nets: unknown[] } }).spec.nets).toEqual([
+      expect.objectContaining({ port: port1.id, v4FixedIp: '10.200.0.254', v6FixedIp: 'fd7a:756e::8000:0:0:fe', resolved: expect.objectContaining({ port: port1.id }) }),
+    ]);
+    expect((await h.req('GET', `/v2.0/ports/${port1.id}`)).json().port).toMatchObject({ device_id: c1, status: 'ACTIVE', device_owner: 'compute:zun' });
+    const busy = await h.req('POST', '/v1/containers', { version: '1.40', body: { image: 'cirros', nets: [{ port: port1.id }] } });
+    expect(busy.statusCode).toBe(400);
+    expect(zunError(busy).title).toBe(`Port ${port1.id} is still in use.`);
+    expect((await h.req('DELETE', `/v2.0/ports/${port1.id}`)).statusCode).toBe(400);
+    expect((await h.req('DELETE', '/v1/networks/neutron-1', { version: '1.27' })).statusCode).toBe(409);
+    expect((await h.req('GET', `/v2.0/ports?device_id=${c1}`)).json().ports.map((p: { id: string }) => p.id)).toEqual([port1.id]);
+
+    expect((await h.req('DELETE', `/v1/containers/${c1}?force=true`, { version: '1.40' })).statusCode).toBe(204);
+    expect((await h.req('GET', `/v2.0/ports/${port1.id}`)).json().port).toMatchObject({ device_id: '', status: 'DOWN' });
+    const c2 = await h.create({ image: 'cirros', nets: [{ port: port1.id }] });
+    expect((await h.req('GET', `/v2.0/ports/${port1.id}`)).json().port.device_id).toBe(c2);
+    expect((await h.req('DELETE', `/v2.0/ports/${p2.id}`)).statusCode).toBe(204);
+    expect((await h.req('GET', `/v2.0/ports/${p2.id}`)).statusCode).toBe(404);
+    const subnets = (await h.req('GET', '/v2.0/subnets')).json().subnets;
+    expect(subnets.map((s: { cidr: string; ip_version: number }) => [s.cidr, s.ip_version])).toEqual([['10.200.0.0/24', 4], ['fd7a:756e::/64', 6]]);
+    expect((await h.req('GET', '/v2.0/networks/neutron-1')).json().network).toMatchObject({ id: 'neutron-1', name: 'n1', subnets: subnets.map((s: { id: string }) => s.id) });
   });
 
   it('mounts: a named volume is made on first use and reserved; a busy one is refused; size makes an auto-remove volume', async () => {

@@ -16,9 +16,11 @@
  * and the container view's `addresses` show.
  *
  * Differences from Zun: `network_id` (the Docker network id) is null, since
- * the Docker network is made per host when a container there first needs it;
- * Neutron ports do not exist with the bridge driver (a `port` on attach is a
- * 400; on detach it names the endpoint id shown in `addresses`).
+ * the Docker network is made per host when a container there first needs it.
+ * With the bridge driver, ports are this service's own (routes/neutron.ts,
+ * /v2.0/ports): `port` on attach takes one; on detach `port` names a port id
+ * or, for a container without one, the Docker endpoint id shown in
+ * `addresses`.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { isIPv4, isIPv6 } from 'node:net';
@@ -151,7 +153,7 @@ export const networkRoutes: FastifyPluginAsync<NetworkRoutesOptions> = async (ap
       ...(fixed !== undefined && isIPv6(String(fixed)) ? { v6FixedIp: String(fixed) } : {}),
     };
     // Checks first (nothing written), then the default network of the container's project is made if that is the one.
-    const plan = await resources.prepareNet(caller(req), request, s.projectId ?? callerOf(req).projectId);
+    const plan = await resources.prepareNet(caller(req), request, s.projectId ?? callerOf(req).projectId, s.uuid);
     if (desiredNets(s).some((n) => netKey(n) === plan.id) || observedNetworks(s)[plan.id] !== undefined) {
       throw new InvalidValue(`Network '${request.network ?? 'default'}' is already connected to container '${identOf(req)}'.`);
     }
@@ -176,8 +178,9 @@ export const networkRoutes: FastifyPluginAsync<NetworkRoutesOptions> = async (ap
     if (hasPort) {
       const port = String(params['port']);
       const hit = Object.entries(observedNetworks(s)).find(([, n]) => n.addresses.some((a) => a.port === port));
-      if (!hit) throw new InvalidValue(`Port '${port}' is not attached to container '${identOf(req)}'.`);
-      networkId = hit[0];
+      const wanted = desiredNets(s).find((n) => n.port === port);
+      if (!hit && !wanted) throw new InvalidValue(`Port '${port}' is not attached to container '${identOf(req)}'.`);
+      networkId = hit ? hit[0] : netKey(wanted!);
     } else {
       const ident = String(params['network']);
       const n = await resources.findNetwork(caller(req), ident, s.projectId ?? callerOf(req).projectId);

@@ -21,10 +21,23 @@
  * then the FORWARD chain must accept them. `checkBridgeForwarding` reports
  * that; here the policy is ACCEPT.
  *
+ * Addresses. A network with an IPv4 subnet gets it with Docker's dynamic
+ * allocation limited to the lower half (IPRange), so the upper half is free
+ * for the addresses of Zun ports (handed out from the top by the gateway);
+ * fixed IPs may be anywhere in the subnet. A network with an IPv6 /64 is
+ * created with EnableIPv6 and the same split (dynamic addresses from the
+ * lower /65). Containers get a v4 and a v6 address then, and `addresses`
+ * lists both.
+ *
+ * Ports. A `nets` entry naming a Zun port arrives resolved: the port's
+ * addresses are the fixed IPs, and NetworkSpec.port names it; `addresses`
+ * then carries the port id (preserve_on_delete true) instead of Docker's
+ * endpoint id.
+ *
  * Limits: a bridge is host-local (containers of one Zun network on two hosts
- * do not reach each other); IPv4 only; Docker refuses a second network with
- * an overlapping subnet on the same dockerd (SUBNET_IN_USE), which matters
- * only when several host actors share one dockerd.
+ * do not reach each other); Docker refuses a second network with an
+ * overlapping subnet on the same dockerd (SUBNET_IN_USE), which matters only
+ * when several host actors share one dockerd.
  */
 import { readFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
@@ -114,20 +127,21 @@ export function createBridgeNetworkDriver({
       throw new NetworkError(NetworkErrorCode.notOurs, `Docker network ${name} exists without our labels; not touching it`);
     }
     const options: Record<string, string> = isolate ? { [INHIBIT_IPV4_OPTION]: 'true' } : {};
+    const config: { Subnet: string; Gateway?: string; IPRange?: string }[] = [];
+    if (net.cidr) config.push({ Subnet: net.cidr, ...(net.gateway ? { Gateway: net.gateway } : {}), ...lowerHalf(net.cidr) });
+    if (net.cidrV6) config.push({ Subnet: net.cidrV6, ...(net.gatewayV6 ? { Gateway: net.gatewayV6 } : {}), ...lowerHalf(net.cidrV6) });
     const body: Docker.NetworkCreateOptions = {
       Name: name,
       Driver: 'bridge',
       CheckDuplicate: true,
-      IPAM: {
-        Driver: 'default',
-        Config: net.cidr ? [{ Subnet: net.cidr, ...(net.gateway ? { Gateway: net.gateway } : {}) }] : [],
-      },
+      EnableIPv6: Boolean(net.cidrV6),
+      IPAM: { Driver: 'default', Config: config },
       Options: options,
       Labels: labelsOf(net),
     };
     try {
       const created = await docker.createNetwork(body);
-      log.info({ network: net.id, dockerNetwork: created.id, cidr: net.cidr ?? null }, 'bridge network created');
+      log.info({ network: net.id, dockerNetwork: created.id, cidr: net.cidr ?? null, cidrV6: net.cidrV6 ?? null }, 'bridge network created');
       return { dockerNetworkId: created.id, dockerNetworkName: name };
     } catch (e) {
       if (dockerStatus(e) === 409) {
@@ -143,15 +157,22 @@ export function createBridgeNetworkDriver({
   const ensureNetwork = (net: NetworkSpec) => withLock(net.id, () => ensureUnlocked(net));
 
   function checkOptions(net: NetworkSpec, opts: ConnectOptions): void {
-    if (opts.port) throw new NetworkError(NetworkErrorCode.unsupported, 'the bridge driver has no Neutron ports; request a network, not a port');
-    if (opts.v6FixedIp) throw new NetworkError(NetworkErrorCode.unsupported, 'the bridge driver is IPv4 only');
     if (opts.v4FixedIp && !net.cidr) {
       throw new NetworkError(NetworkErrorCode.unsupported, `network ${net.id} has no cidr; Docker only accepts fixed IPs on user-configured subnets`);
     }
+    if (opts.v6FixedIp && !net.cidrV6) {
+      throw new NetworkError(NetworkErrorCode.unsupported, `network ${net.id} has no IPv6 subnet`);
+    }
   }
+
+  const endpointConfig = (opts: ConnectOptions): { IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } } =>
+    opts.v4FixedIp || opts.v6FixedIp
+      ? { IPAMConfig: { ...(opts.v4FixedIp ? { IPv4Address: opts.v4FixedIp } : {}), ...(opts.v6FixedIp ? { IPv6Address: opts.v6FixedIp } : {}) } }
+      : {};
 
   interface InspectedNet {
     IPAddress?: string;
+    GlobalIPv6Address?: string;
     EndpointID?: string;
     NetworkID?: string;
   }
@@ -167,8 +188,13 @@ export function createBridgeNetworkDriver({
   }
 
   function addressesFrom(entry: InspectedNet | undefined, net: NetworkSpec): NetworkAddress[] {
-    if (!entry || !entry.IPAddress) return [];
-    return [{ addr: entry.IPAddress, version: 4, port: entry.EndpointID ?? '', subnet_id: net.id, preserve_on_delete: false }];
+    if (!entry) return [];
+    const port = net.port || entry.EndpointID || '';
+    const preserve = Boolean(net.port);
+    const out: NetworkAddress[] = [];
+    if (entry.IPAddress) out.push({ addr: entry.IPAddress, version: 4, port, subnet_id: net.id, preserve_on_delete: preserve });
+    if (entry.GlobalIPv6Address) out.push({ addr: entry.GlobalIPv6Address, version: 6, port, subnet_id: `${net.id}-v6`, preserve_on_delete: preserve });
+    return out;
   }
 
   return {
@@ -180,7 +206,7 @@ export function createBridgeNetworkDriver({
       const { dockerNetworkName } = await ensureNetwork(net);
       return {
         networkMode: dockerNetworkName,
-        endpointsConfig: { [dockerNetworkName]: opts.v4FixedIp ? { IPAMConfig: { IPv4Address: opts.v4FixedIp } } : {} },
+        endpointsConfig: { [dockerNetworkName]: endpointConfig(opts) },
         macAddress: null,
         addresses: [],
       };
@@ -196,12 +222,12 @@ export function createBridgeNetworkDriver({
           try {
             await docker.getNetwork(dockerNetworkName).connect({
               Container: container.dockerId,
-              EndpointConfig: opts.v4FixedIp ? { IPAMConfig: { IPv4Address: opts.v4FixedIp } } : {},
+              EndpointConfig: endpointConfig(opts),
             });
           } catch (e) {
             throw new NetworkError(NetworkErrorCode.docker, `connect ${container.dockerId} to ${dockerNetworkName}: ${dockerMessage(e)}`, { cause: e });
           }
-          log.info({ network: net.id, container: container.uuid, fixedIp: opts.v4FixedIp ?? null }, 'container connected');
+          log.info({ network: net.id, container: container.uuid, fixedIp: opts.v4FixedIp ?? null, fixedIpV6: opts.v6FixedIp ?? null, port: opts.port ?? null }, 'container connected');
         }
         const after = await containerNetworks(container.dockerId);
         return { addresses: addressesFrom(after?.[dockerNetworkName], net) };
@@ -274,6 +300,20 @@ export function createBridgeNetworkDriver({
       return out;
     },
   };
+}
+
+/**
+ * Docker's IPRange for a subnet: its lower half, where Docker hands out
+ * dynamic addresses; the upper half is left to ports and fixed IPs. None for
+ * subnets too small to split usefully.
+ */
+export function lowerHalf(cidr: string): { IPRange?: string } {
+  const m = /^(.*)\/(\d+)$/.exec(cidr);
+  if (!m) return {};
+  const prefix = Number(m[2]);
+  const max = m[1]!.includes(':') ? 128 : 32;
+  if (prefix >= max - 3) return {};
+  return { IPRange: `${m[1]}/${prefix + 1}` };
 }
 
 /**

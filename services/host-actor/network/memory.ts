@@ -66,7 +66,7 @@ export function createMemoryNetworkDriver({ runtime, host }: { runtime: MemoryRu
     return [...ids].filter((id) => runtime.containers().some((c) => c.id === id));
   }
 
-  function addressOf(net: MemNet, dockerId: string): NetworkAddress[] {
+  function addressOf(net: MemNet, dockerId: string, spec: NetworkSpec): NetworkAddress[] {
     const c = runtime.containers().find((x) => x.id === dockerId);
     if (!c || c.state !== 'running' || !members(net).includes(dockerId)) return [];
     let ip = net.ips.get(dockerId);
@@ -77,7 +77,8 @@ export function createMemoryNetworkDriver({ runtime, host }: { runtime: MemoryRu
       ip = fixed ?? `${base}.${10 + net.ips.size}`;
       net.ips.set(dockerId, ip);
     }
-    return [{ addr: ip, version: 4, port: `ep-${dockerId}`, subnet_id: net.spec.id, preserve_on_delete: false }];
+    const port = spec.port || `ep-${dockerId}`;
+    return [{ addr: ip, version: 4, port, subnet_id: net.spec.id, preserve_on_delete: Boolean(spec.port) }];
   }
 
   return {
@@ -89,7 +90,6 @@ export function createMemoryNetworkDriver({ runtime, host }: { runtime: MemoryRu
       return { dockerNetworkId: net.dockerNetworkId, dockerNetworkName: net.dockerNetworkName };
     },
     async endpointForCreate(container, spec, opts: ConnectOptions = {}): Promise<CreateEndpoint> {
-      if (opts.port) throw new NetworkError(NetworkErrorCode.unsupported, 'no ports on bridge');
       const net = ensure(spec);
       net.atCreate.set(container.uuid, opts.v4FixedIp ?? null);
       return {
@@ -108,7 +108,7 @@ export function createMemoryNetworkDriver({ runtime, host }: { runtime: MemoryRu
         net.connected.set(container.dockerId, opts.v4FixedIp ?? null);
         calls.push({ op: 'connect', network: spec.id });
       }
-      return { addresses: addressOf(net, container.dockerId) };
+      return { addresses: addressOf(net, container.dockerId, spec) };
     },
     async disconnect(container, spec) {
       const net = nets.get(spec.id);
@@ -121,7 +121,7 @@ export function createMemoryNetworkDriver({ runtime, host }: { runtime: MemoryRu
     },
     async addresses(container, spec) {
       const net = nets.get(spec.id);
-      return net ? addressOf(net, container.dockerId) : [];
+      return net ? addressOf(net, container.dockerId, spec) : [];
     },
     async removeNetworkIfUnused(spec) {
       const net = nets.get(spec.id);

@@ -16,6 +16,11 @@ export interface NetworkSpec {
   /** IPv4 subnet of a bridge network, e.g. 10.10.0.0/24. Needed for fixed IPs. Unused by kuryr (Neutron owns it). */
   readonly cidr?: string | null;
   readonly gateway?: string | null;
+  /** IPv6 /64 of a bridge network (IPv6 fixed IPs need it); unused by kuryr. */
+  readonly cidrV6?: string | null;
+  readonly gatewayV6?: string | null;
+  /** bridge: the Zun port the container holds on this network (NetworkRef.port), if any. */
+  readonly port?: string | null;
 }
 
 /** One entry of a Zun container's `addresses[<network id>]` (containers_view.py). */
@@ -38,7 +43,11 @@ export interface ContainerNetRef {
 export interface ConnectOptions {
   readonly v4FixedIp?: string | null;
   readonly v6FixedIp?: string | null;
-  /** A user-supplied Neutron port (nets[].port): kuryr only. */
+  /**
+   * A user-supplied port (nets[].port). kuryr: a Neutron port id. bridge: a
+   * Zun port id whose addresses the gateway resolved into the fixed IPs; it
+   * names the endpoint in `addresses` and is preserved on delete.
+   */
   readonly port?: string | null;
   /** Neutron security group ids for the port: kuryr only. */
   readonly securityGroups?: readonly string[] | null;
@@ -101,7 +110,7 @@ export const NetworkErrorCode = {
   notOurs: 'NETWORK_NOT_OURS',
   /** Docker refused the subnet (it overlaps another network on this dockerd). */
   subnetInUse: 'SUBNET_IN_USE',
-  /** The request cannot be served by this driver (a port on bridge, a fixed IP without a cidr, IPv6 on bridge). */
+  /** The request cannot be served by this driver (a fixed IP without a subnet of its version). */
   unsupported: 'UNSUPPORTED',
   /** Neutron has no usable subnet layout for the network (none, or several of one IP version). */
   badNeutronNetwork: 'BAD_NEUTRON_NETWORK',
