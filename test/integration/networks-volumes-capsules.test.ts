@@ -12,7 +12,7 @@
  * with this run's host names and removed at the end (cluster.stop()).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -269,6 +269,21 @@ describe('IPv6 and ports through the API', () => {
     expect((await exec(da.Id, ['ping6', '-c', '1', '-W', '2', portV6])).code).toBe(0);
     expect((await exec(db.Id, ['ping6', '-c', '1', '-W', '2', six(0x20n)])).code).toBe(0);
     expect((await exec(db.Id, ['ping', '-c', '1', '-W', '2', `${prefix4}.20`])).code).toBe(0);
+
+    // Another network: no IPv6 path to it either (the host holds no v6 address on the bridges, so it routes nothing).
+    expect((await api('POST', '/v1/networks', { name: 'nvc-net6-other' })).status).toBe(200);
+    const o = await runContainer({ name: 'nvc-v6o', host: H1, nets: [{ network: 'nvc-net6-other' }] });
+    await until(o, 'Running');
+    const dO = await dockerOf(o);
+    const oV6 = Object.values(dO.NetworkSettings.Networks)[0]!.GlobalIPv6Address;
+    expect(oV6).toContain(':');
+    for (const bridgeOf of [da, dO]) {
+      const id = Object.values(bridgeOf.NetworkSettings.Networks)[0]!.NetworkID as string;
+      expect(readFileSync(`/proc/sys/net/ipv6/conf/br-${id.slice(0, 12)}/disable_ipv6`, 'utf8').trim()).toBe('1');
+    }
+    expect((await exec(da.Id, ['ping6', '-c', '1', '-W', '2', oV6])).code).not.toBe(0);
+    expect((await exec(dO.Id, ['ping6', '-c', '1', '-W', '2', six(0x20n)])).code).not.toBe(0);
+    expect((await api('DELETE', `/v1/containers/${o}?force=true`)).status).toBe(204);
 
     // The container goes; the port stays, free, and the next container gets the same addresses.
     expect((await api('DELETE', `/v1/containers/${b}?stop=true`)).status).toBe(204);
