@@ -31,13 +31,15 @@ export interface VolumeState {
   readonly attachments: Readonly<Record<string, string>>;
   /** The first host the volume was attached on (its data lives there for host-local drivers). */
   readonly homeHost: string | null;
+  /** The volume driver's id for it (cinder: the Cinder volume id), as the host that attached it recorded it. */
+  readonly providerId: string | null;
   readonly createdAt: string | null;
 }
 
 export function initialVolumeState(id: string): VolumeState {
   return {
     id, seq: 0, status: null, name: null, projectId: null, sizeGb: 0, autoRemove: false,
-    reservations: {}, attachments: {}, homeHost: null, createdAt: null,
+    reservations: {}, attachments: {}, homeHost: null, providerId: null, createdAt: null,
   };
 }
 
@@ -70,6 +72,7 @@ export function evolveVolume(s: VolumeState, e: RecordedEvent<VolumeEvent> | (Vo
         seq,
         attachments: { ...s.attachments, [e.data.consumer]: e.data.host },
         homeHost: s.homeHost ?? e.data.host,
+        providerId: e.data.providerId ?? s.providerId,
       };
     case 'VolumeDetached':
       return { ...s, seq, attachments: without(s.attachments, e.data.consumer), reservations: without(s.reservations, e.data.consumer) };
@@ -101,7 +104,7 @@ export function otherUsersOnHost(s: VolumeState, host: string, except: string): 
 export type VolumeCommand =
   | { readonly type: 'CreateVolume'; readonly name: string; readonly projectId: string; readonly sizeGb: number; readonly autoRemove: boolean }
   | { readonly type: 'ReserveVolume'; readonly consumer: string; readonly stale: readonly string[] }
-  | { readonly type: 'AttachVolume'; readonly host: string; readonly consumer: string }
+  | { readonly type: 'AttachVolume'; readonly host: string; readonly consumer: string; readonly providerId?: string | null }
   | { readonly type: 'DetachVolume'; readonly host: string; readonly consumer: string }
   | { readonly type: 'DeleteVolume' };
 
@@ -139,7 +142,7 @@ export function decideVolume(cmd: VolumeCommand, s: VolumeState): VolumeDecision
     }
     case 'AttachVolume':
       if (s.attachments[cmd.consumer] === cmd.host) return { events: [] };
-      return { events: [{ type: 'VolumeAttached', data: { host: cmd.host, consumer: cmd.consumer } }] };
+      return { events: [{ type: 'VolumeAttached', data: { host: cmd.host, consumer: cmd.consumer, ...(cmd.providerId ? { providerId: cmd.providerId } : {}) } }] };
     case 'DetachVolume':
       if (s.attachments[cmd.consumer] === undefined && s.reservations[cmd.consumer] === undefined) return { events: [] };
       return { events: [{ type: 'VolumeDetached', data: { host: cmd.host, consumer: cmd.consumer } }] };

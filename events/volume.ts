@@ -27,7 +27,15 @@ export type VolumeCreated = E<
 /** The gateway claims the volume for a consumer about to be created (Cinder's reserve). */
 export type VolumeReserved = E<'VolumeReserved', { readonly consumer: string }>;
 /** Mounted on `host` and bound into `consumer` (a container or capsule uuid). */
-export type VolumeAttached = E<'VolumeAttached', { readonly host: string; readonly consumer: string }>;
+export type VolumeAttached = E<
+  'VolumeAttached',
+  {
+    readonly host: string;
+    readonly consumer: string;
+    /** The driver's id for it (cinder: the Cinder volume id); absent in events written before it was recorded. */
+    readonly providerId?: string | null;
+  }
+>;
 /** `consumer` let go of the volume on `host` (also ends its reservation). */
 export type VolumeDetached = E<'VolumeDetached', { readonly host: string; readonly consumer: string }>;
 /** The backing store is gone: the data with it. */

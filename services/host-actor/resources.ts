@@ -30,7 +30,7 @@
  */
 import type { NetRequest } from '../../events/index.js';
 import type { NetworkAddress, NetworkRef } from '../../events/network.js';
-import { otherUsersOnHost, volumeHolders, volumeLive } from '../../domain/volume.js';
+import { otherUsersOnHost, volumeHolders, volumeLive, type VolumeState } from '../../domain/volume.js';
 import type { CommandDeps } from '../platform/commands.js';
 import type { EventStore } from '../platform/eventstore.js';
 import type { Logger } from '../platform/log.js';
@@ -152,15 +152,20 @@ export function createHostResources(deps: HostResourcesDeps): HostResources {
       if (volumes.kind === 'local-block' && vol.homeHost !== null && vol.homeHost !== hostname) {
         throw new ResourceError('VOLUME_ELSEWHERE', `Volume ${vol.name ?? vol.id} is a local volume of host ${vol.homeHost}, not of ${hostname}.`);
       }
-      const ref: VolumeRef = { id: vol.id, sizeGb: Math.max(1, vol.sizeGb) };
-      await volumes.create(ref);
+      const { providerId } = await volumes.create({ id: vol.id, sizeGb: Math.max(1, vol.sizeGb) });
+      const ref: VolumeRef = { id: vol.id, sizeGb: Math.max(1, vol.sizeGb), providerId };
       crash(CrashPoint.volumeCreated);
       await volumes.attach(ref, { containerUuid: consumer });
       crash(CrashPoint.volumeAttached);
       const { mountpoint } = await volumes.mount(ref);
       crash(CrashPoint.volumeMounted);
       if (vol.attachments[consumer] !== hostname) {
-        const res = await executeVolumeCommand(commandDeps, vol.id, { type: 'AttachVolume', host: hostname, consumer }, ctx(vol.projectId ?? 'unknown', `${hostname}:${vol.id}:${vol.seq}:attach:${consumer}`));
+        const res = await executeVolumeCommand(
+          commandDeps,
+          vol.id,
+          { type: 'AttachVolume', host: hostname, consumer, providerId },
+          ctx(vol.projectId ?? 'unknown', `${hostname}:${vol.id}:${vol.seq}:attach:${consumer}`),
+        );
         if (!res.ok) throw new ResourceError('VOLUME_NOT_FOUND', res.rejection.message);
         log.info({ volume: vol.id, consumer, mountpoint }, 'volume attached');
       }
@@ -168,25 +173,39 @@ export function createHostResources(deps: HostResourcesDeps): HostResources {
     });
   }
 
+  /**
+   * The driver's handle of a volume: its provider id as recorded in the log
+   * (VolumeAttached), else as this host's driver finds it (the cinder driver
+   * keeps it with the attachment state), else none (never attached here).
+   */
+  async function refOf(vol: VolumeState): Promise<VolumeRef> {
+    const base: VolumeRef = { id: vol.id, sizeGb: Math.max(1, vol.sizeGb) };
+    const providerId = vol.providerId ?? (await volumes!.inspect(base)).providerId;
+    return { ...base, providerId };
+  }
+
   async function detachVolume(consumer: string, volumeId: string): Promise<void> {
     if (!volumes) return;
     await withLock(volumeId, async () => {
       let vol = await loadVolume(store, volumeId);
       if (vol.status === null) return;
-      const ref: VolumeRef = { id: vol.id, sizeGb: Math.max(1, vol.sizeGb) };
+      const ref = await refOf(vol);
+      // cinder without a provider id: never attached here, and no Cinder volume we know of (a crash between
+      // Cinder's create and the first attach can leave one named zun-<id>; see the README).
+      const onHost = ref.providerId != null || volumes.kind !== 'cinder';
       if (vol.status === 'Deleted') {
         // Recorded deleted (the last step), so the host side is done too, unless a crash came between: idempotent.
-        await volumes.delete(ref);
+        if (onHost) await volumes.delete(ref);
         return;
       }
-      if (otherUsersOnHost(vol, hostname, consumer).length === 0) {
+      if (onHost && otherUsersOnHost(vol, hostname, consumer).length === 0) {
         await volumes.unmount(ref);
         await volumes.detach(ref, { containerUuid: consumer });
       }
       const res = await executeVolumeCommand(commandDeps, vol.id, { type: 'DetachVolume', host: hostname, consumer }, ctx(vol.projectId ?? 'unknown', `${hostname}:${vol.id}:${vol.seq}:detach:${consumer}`));
       vol = res.state;
       if (vol.autoRemove && volumeLive(vol) && volumeHolders(vol).length === 0) {
-        await volumes.delete(ref);
+        if (onHost) await volumes.delete(ref);
         await executeVolumeCommand(commandDeps, vol.id, { type: 'DeleteVolume' }, ctx(vol.projectId ?? 'unknown', `${hostname}:${vol.id}:${vol.seq}:delete`));
         log.info({ volume: vol.id, consumer }, 'auto-remove volume deleted');
       } else {
