@@ -27,6 +27,10 @@ import { dockerAvailable } from '../support/servers.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const HOST = `clients-${process.pid}`;
+/** Pools of its own, so that runs sharing the dockerd do not ask Docker for one subnet twice. */
+const OCTET = 100 + Math.floor(Math.random() * 90);
+const POOL = `10.${OCTET}.0.0/16`;
+const POOL_V6 = `fd7a:${Math.floor(Math.random() * 0xffff).toString(16)}:${OCTET.toString(16)}::/48`;
 const IMAGE = 'zun-base:latest';
 const ADMIN = { user: 'clients-admin', password: 'clients-admin-pass', project: 'clients-admin' };
 const DEV = { user: 'clients-dev', password: 'clients-dev-pass', project: 'clients-dev' };
@@ -90,11 +94,12 @@ const snake = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(
 
 const show = (r: Run) => `rc=${r.rc}\n--- stdout\n${r.out}\n--- stderr\n${r.err}`;
 
-/** The API's view, as admin. */
-async function api(path: string): Promise<{ status: number; body: Record<string, unknown> | null }> {
+/** The API's view, as admin (or a POST with a JSON body). */
+async function api(path: string, post?: unknown): Promise<{ status: number; body: Record<string, unknown> | null }> {
   const headers: Record<string, string> = { Accept: 'application/json', 'OpenStack-API-Version': 'container 1.40' };
   if (authMode === 'local') headers['X-Auth-Token'] = adminToken;
-  const r = await fetch(`${gateway}${path}`, { headers });
+  if (post !== undefined) headers['Content-Type'] = 'application/json';
+  const r = await fetch(`${gateway}${path}`, { headers, ...(post !== undefined ? { method: 'POST', body: JSON.stringify(post) } : {}) });
   const text = await r.text();
   return { status: r.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
 }
@@ -166,7 +171,15 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  const gatewayEnv = { AUTH_MODE: 'local', AUTH_FILE: join(dir, 'users.yaml'), GATEWAY_SECRET: 'clients-test-secret-0123456789abcdef', HOST_RPC_TIMEOUT_MS: '3000', STATE_DIR: dir };
+  const gatewayEnv = {
+    AUTH_MODE: 'local',
+    AUTH_FILE: join(dir, 'users.yaml'),
+    GATEWAY_SECRET: 'clients-test-secret-0123456789abcdef',
+    HOST_RPC_TIMEOUT_MS: '3000',
+    STATE_DIR: dir,
+    NETWORK_CIDR_POOL: POOL,
+    NETWORK_CIDR_POOL_V6: POOL_V6,
+  };
   cluster = await startCluster({
     hosts: [HOST],
     gatewayEnv,
@@ -408,6 +421,39 @@ describe('openstack appcontainer', () => {
     expect(back.out.trim(), show(back)).toBe('Running');
     const gone = await osc(['appcontainer', 'delete', '--stop', '--wait', 'osc-back']);
     expect(gone.out, show(gone)).toContain('Delete for container osc-back success.');
+  });
+
+  it('run --net: a network with v4 and v6 fixed IPs, and a port; Docker has the addresses, the client shows them', async () => {
+    const net = await api('/v1/networks', { name: 'osc-net' });
+    expect(net.status, JSON.stringify(net.body)).toBe(200);
+    const subnets = (await api(`/v2.0/subnets?network_id=${net.body!['neutron_net_id'] as string}`)).body!['subnets'] as { cidr: string; ip_version: number }[];
+    const v4 = subnets.find((s) => s.ip_version === 4)!.cidr.replace(/0\/24$/, '');
+    const v6 = subnets.find((s) => s.ip_version === 6)!.cidr.replace(/\/64$/, '');
+    const r = await osc(['appcontainer', 'run', '-f', 'json', '--name', 'osc-net6', '--net', `network=osc-net,v4-fixed-ip=${v4}30,v6-fixed-ip=${v6}30`, '--wait', IMAGE, 'sleep', '3600']);
+    expect(r.rc, show(r)).toBe(0);
+    const uuid = (JSON.parse(r.out) as { uuid: string }).uuid;
+    const port = (await api('/v2.0/ports', { port: { network_id: net.body!['neutron_net_id'], name: 'osc-port' } })).body!['port'] as { id: string; fixed_ips: { ip_address: string }[] };
+    const p = await osc(['appcontainer', 'run', '-f', 'value', '-c', 'uuid', '--name', 'osc-port', '--net', `port=${port.id}`, '--wait', IMAGE, 'sleep', '3600']);
+    expect(p.rc, show(p)).toBe(0);
+    const portUuid = p.out.trim();
+    const [a, b] = [await inDocker(uuid), await inDocker(portUuid)];
+    const [na, nb] = [Object.values(a!.NetworkSettings.Networks)[0]!, Object.values(b!.NetworkSettings.Networks)[0]!];
+    expect([na.IPAddress, na.GlobalIPv6Address]).toEqual([`${v4}30`, `${v6}30`]);
+    expect([nb.IPAddress, nb.GlobalIPv6Address]).toEqual(port.fixed_ips.map((f) => f.ip_address));
+    expect(await dockerExec(portUuid, ['ping6', '-c', '1', '-W', '2', `${v6}30`])).toContain('1 packets received');
+    // The client shows both addresses (it formats them into a string); the API's addresses name the port.
+    const shown = await waitFor('addresses recorded', async () => {
+      const s = await osc(['appcontainer', 'show', '-f', 'json', 'osc-port']);
+      const view = JSON.parse(s.out) as { addresses: unknown };
+      return JSON.stringify(view.addresses).includes(port.fixed_ips[1]!.ip_address) ? JSON.stringify(view.addresses) : undefined;
+    }, 30_000, 500);
+    expect(shown).toContain(port.fixed_ips[0]!.ip_address);
+    const addresses = (await api(`/v1/containers/${portUuid}`)).body!['addresses'] as Record<string, { addr: string; port: string }[]>;
+    expect(Object.values(addresses)[0]!.map((x) => [x.addr, x.port])).toEqual(port.fixed_ips.map((f) => [f.ip_address, port.id]));
+    for (const name of ['osc-net6', 'osc-port']) {
+      const gone = await osc(['appcontainer', 'delete', '--stop', '--wait', name]);
+      expect(gone.out, show(gone)).toContain(`Delete for container ${name} success.`);
+    }
   });
 
   it('delete --stop --wait: gone from the API and from Docker', async () => {
