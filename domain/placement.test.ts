@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { Placement } from '../events/index.js';
+import type { ClaimResized, Placement } from '../events/index.js';
 import type { HostRecord } from './host.js';
 import { initialContainerState, evolveContainer } from './container.js';
 import {
+  decideResize,
   AvailabilityZoneFilter,
   ComputeFilter,
   LabelFilter,
@@ -246,5 +247,42 @@ describe('decideRelease', () => {
   it('releases only claims the ledger holds', () => {
     expect(decideRelease(ledgerWith([place('a', 'h1')]), ['a', 'b', 'a'])).toEqual({ type: 'ClaimsReleased', data: { ids: ['a'] } });
     expect(decideRelease(initialLedger(), ['a'])).toBeNull();
+  });
+});
+
+describe('decideResize', () => {
+  const cap = { cpus: 2, memoryMiB: 1024, diskGb: 10 };
+  const ledger = () =>
+    foldLedger([
+      {
+        type: 'PlacementsCommitted',
+        seq: 1,
+        data: {
+          placements: [
+            { kind: 'container', id: 'a', host: 'h', claim: { cpu: 1, memoryMiB: 512, diskGb: 0 } },
+            { kind: 'container', id: 'b', host: 'h', claim: { cpu: 0.5, memoryMiB: 256, diskGb: 0 } },
+          ],
+        },
+      },
+    ]);
+
+  it('grows within what the rest of the host leaves, and folds into the usage', () => {
+    const l = ledger();
+    const d = decideResize(l, 'a', { cpu: 1.5, memoryMiB: 768, diskGb: 0 }, cap);
+    expect(d).toEqual({ event: { type: 'ClaimResized', data: { id: 'a', claim: { cpu: 1.5, memoryMiB: 768, diskGb: 0 } } } });
+    const after = foldLedger([{ ...(d as { event: ClaimResized }).event, seq: 2 }], l);
+    expect(after.usage.get('h')).toEqual({ cpuMilli: 2000, memoryMiB: 1024, diskGb: 0, count: 2 });
+    expect(after.claims.get('a')!.claim.cpu).toBe(1.5);
+  });
+
+  it('refuses growth past the host, or on an unknown host; shrinking always fits; nothing for the unplaced or unchanged', () => {
+    const l = ledger();
+    const over = decideResize(l, 'a', { cpu: 1.6, memoryMiB: 512, diskGb: 0 }, cap);
+    expect('rejected' in over && over.rejected.message).toContain('Insufficient compute resources on host h');
+    expect('rejected' in decideResize(l, 'a', { cpu: 1, memoryMiB: 900, diskGb: 0 }, cap)).toBe(true);
+    expect('rejected' in decideResize(l, 'a', { cpu: 1.2, memoryMiB: 512, diskGb: 0 }, null)).toBe(true);
+    expect(decideResize(l, 'a', { cpu: 0.1, memoryMiB: 64, diskGb: 0 }, null)).toMatchObject({ event: { type: 'ClaimResized' } });
+    expect(decideResize(l, 'zz', { cpu: 9, memoryMiB: 9999, diskGb: 0 }, cap)).toEqual({ event: null });
+    expect(decideResize(l, 'a', { cpu: 1, memoryMiB: 512, diskGb: 0 }, cap)).toEqual({ event: null });
   });
 });

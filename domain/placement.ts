@@ -16,6 +16,7 @@
  */
 import type {
   Claim,
+  ClaimResized,
   ClaimsReleased,
   ContainerStatus,
   Placement,
@@ -120,6 +121,13 @@ export function applyLedgerEvent(ledger: MutableLedger, e: LedgerEventInput): Mu
         else ledger.usage.set(c.host, u);
       }
       break;
+    case 'ClaimResized': {
+      const c = ledger.claims.get(e.data.id);
+      if (!c) break;
+      ledger.claims.set(c.id, { ...c, claim: e.data.claim });
+      ledger.usage.set(c.host, addUsage(addUsage(ledger.usage.get(c.host), c.claim, -1), e.data.claim, 1));
+      break;
+    }
   }
   ledger.seq = seq;
   return ledger;
@@ -653,6 +661,40 @@ export function decideCommit(
 export function decideRelease(ledger: LedgerState, ids: Iterable<string>): ClaimsReleased | null {
   const held = [...new Set(ids)].filter((id) => ledger.claims.has(id));
   return held.length > 0 ? { type: 'ClaimsReleased', data: { ids: held } } : null;
+}
+
+export type ResizeDecision =
+  | { readonly event: ClaimResized | null }
+  | { readonly rejected: { readonly code: 'insufficient'; readonly message: string } };
+
+/**
+ * Resizing the live claim of `id` to `claim`. Nothing to do when the ledger
+ * holds no claim for it (not placed yet: placement will claim the new size)
+ * or the size is unchanged. A claim that shrinks in every dimension is
+ * always accepted; one that grows must fit on its host, counting everything
+ * else the ledger holds there (`capacity` null: the host is unknown, so
+ * growing is refused).
+ */
+export function decideResize(ledger: LedgerState, id: string, claim: Claim, capacity: HostCapacity | null): ResizeDecision {
+  const held = ledger.claims.get(id);
+  if (!held) return { event: null };
+  const old = held.claim;
+  if (toMilli(old.cpu) === toMilli(claim.cpu) && old.memoryMiB === claim.memoryMiB && old.diskGb === claim.diskGb) return { event: null };
+  const event: ClaimResized = { type: 'ClaimResized', data: { id, claim } };
+  const grows = toMilli(claim.cpu) > toMilli(old.cpu) || claim.memoryMiB > old.memoryMiB || claim.diskGb > old.diskGb;
+  if (!grows) return { event };
+  const others = addUsage(usageOf(ledger, held.host), old, -1);
+  if (capacity && fits(capacity, { ...others, count: others.count }, claim)) return { event };
+  const u = usageOf(ledger, held.host);
+  const free = capacity
+    ? `${((toMilli(capacity.cpus) - u.cpuMilli + toMilli(old.cpu)) / 1000).toFixed(3)} vCPUs and ${capacity.memoryMiB - u.memoryMiB + old.memoryMiB} MiB free for it`
+    : 'the host is not registered';
+  return {
+    rejected: {
+      code: 'insufficient',
+      message: `Insufficient compute resources on host ${held.host} to resize to ${claim.cpu} vCPUs and ${claim.memoryMiB} MiB: ${free}.`,
+    },
+  };
 }
 
 /** Hosts whose live claims exceed their capacity (should always be empty). */

@@ -21,6 +21,14 @@ export type PlacementsCommitted = DomainEvent<'PlacementsCommitted', { readonly 
 /** Claims given back after their container or capsule was deleted. */
 export type ClaimsReleased = DomainEvent<'ClaimsReleased', { readonly ids: readonly string[] }>;
 
-export type PlacementEvent = PlacementsCommitted | ClaimsReleased;
+/**
+ * A live claim changed size (a container resized: PATCH cpu/memory or
+ * resize_container). Growing is appended before the container's update and
+ * only if the host has room; shrinking after it, so the ledger never holds
+ * less than what runs.
+ */
+export type ClaimResized = DomainEvent<'ClaimResized', { readonly id: string; readonly claim: Claim }>;
+
+export type PlacementEvent = PlacementsCommitted | ClaimsReleased | ClaimResized;
 export type PlacementEventType = PlacementEvent['type'];
-export const PlacementEventTypes = ['PlacementsCommitted', 'ClaimsReleased'] as const satisfies readonly PlacementEventType[];
+export const PlacementEventTypes = ['PlacementsCommitted', 'ClaimsReleased', 'ClaimResized'] as const satisfies readonly PlacementEventType[];

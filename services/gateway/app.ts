@@ -74,6 +74,7 @@ import {
 } from './validate.js';
 import { buildUrl, containerView, nextLink, rootDocument, v1Document } from './views.js';
 import { mountComputeRoutes, type ComputeDeps } from './routes/index.js';
+import { createClaimResizer } from './claims.js';
 import { DEFAULT_ADDRESS_POOL, DEFAULT_ADDRESS_POOL_V6 } from '../../domain/network.js';
 import { createResourceService, type ReadEvents as ResourceReadEvents } from './resources.js';
 import { networkRoutes } from './routes/networks.js';
@@ -348,17 +349,39 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     return found[0]!;
   }
 
-  /** The command path; the request id is the command id, so a retried request appends nothing twice. */
+  const directory = opts.compute?.directory;
+  const claims = createClaimResizer({
+    store,
+    newId,
+    now,
+    log: opts.log,
+    capacityOf: async (host) => (directory ? ((await directory.get(host))?.record.capacity ?? null) : null),
+  });
+
+  /**
+   * The command path; the request id is the command id, so a retried request
+   * appends nothing twice. A resize (UpdateContainer with cpu or memory) of
+   * a placed container also resizes its claim in the placement ledger
+   * (claims.ts): 409 when the host has no room for the new size.
+   */
   async function execute(req: FastifyRequest, uuid: string, command: ContainerCommand): Promise<ContainerState> {
     const ctx = ctxOf(req);
-    const res = await executeContainerCommand({ store, newId, now }, uuid, command, {
-      projectId: ctx.projectId,
-      userId: ctx.userId,
-      requestId: req.id,
-    });
-    if (!res.ok) throw fromRejection(res.rejection, uuid);
-    req.log.info({ uuid, command: command.type, events: res.appended.map((e) => e.type), duplicate: res.duplicate }, 'command applied');
-    return res.state;
+    const run = async () => {
+      const res = await executeContainerCommand({ store, newId, now }, uuid, command, {
+        projectId: ctx.projectId,
+        userId: ctx.userId,
+        requestId: req.id,
+      });
+      if (!res.ok) throw fromRejection(res.rejection, uuid);
+      req.log.info({ uuid, command: command.type, events: res.appended.map((e) => e.type), duplicate: res.duplicate }, 'command applied');
+      return res.state;
+    };
+    if (command.type !== 'UpdateContainer' || (command.patch.cpu === undefined && command.patch.memory === undefined)) return run();
+    const current = await loadContainer(store, uuid);
+    // Refused by the machine: nothing to claim (and nothing appended).
+    const d = decideContainer(command, current);
+    if ('rejected' in d) throw fromRejection(d.rejected, uuid);
+    return claims.around(current, command.patch, req.id, run);
   }
 
   const readEvents: ResourceReadEvents | undefined =

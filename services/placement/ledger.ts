@@ -11,12 +11,13 @@
  * Used by the placement service and by the no-overcommit property test, so the
  * property tests this code, not a copy of it.
  */
-import { envelope, type EventEnvelope, type Placement, type PlacementEvent, type RecordedEvent } from '../../events/index.js';
+import { envelope, type Claim, type EventEnvelope, type Placement, type PlacementEvent, type RecordedEvent } from '../../events/index.js';
 import type { HostCapacity, HostRecord } from '../../domain/host.js';
 import {
   applyLedgerEvent,
   decideCommit,
   decideRelease,
+  decideResize,
   planBatch,
   type MutableLedger,
   type PlacementRequest,
@@ -152,6 +153,42 @@ export async function releaseClaims(deps: LedgerDeps, ledger: MutableLedger, ids
       const res = await deps.store.append('placement', deps.domain, [env], ledger.seq, `release-${requestId}-${ledger.seq}`);
       applyLedgerEvent(ledger, { ...event, seq: res.seqs[0]! });
       return [...event.data.ids];
+    } catch (err) {
+      if (!(err instanceof ConcurrencyError)) throw err;
+      if (attempt >= maxRetries) throw new LedgerContentionError(deps.domain, attempt + 1, { cause: err });
+      await refreshLedger(deps.store, deps.domain, ledger);
+    }
+  }
+}
+
+export type ResizeOutcome = { readonly ok: true; readonly resized: boolean } | { readonly ok: false; readonly message: string };
+
+/**
+ * Resizes the live claim of `id`, fenced on the ledger (decideResize says
+ * whether it fits). Any writer may call it: the placement leader's next
+ * append fails its fence and reloads. `ledger` is the caller's private
+ * ledger, refreshed here first and on conflicts.
+ */
+export async function resizeClaim(
+  deps: LedgerDeps,
+  ledger: MutableLedger,
+  id: string,
+  claim: Claim,
+  capacityOf: (host: string) => Promise<HostCapacity | null>,
+  requestId: string,
+): Promise<ResizeOutcome> {
+  const maxRetries = deps.maxRetries ?? 20;
+  await refreshLedger(deps.store, deps.domain, ledger);
+  for (let attempt = 0; ; attempt++) {
+    const held = ledger.claims.get(id);
+    const d = decideResize(ledger, id, claim, held ? await capacityOf(held.host) : null);
+    if ('rejected' in d) return { ok: false, message: d.rejected.message };
+    if (!d.event) return { ok: true, resized: false };
+    try {
+      const env = ledgerEnvelope(deps, d.event, requestId);
+      const res = await deps.store.append('placement', deps.domain, [env], ledger.seq, `resize-${requestId}-${id}-${ledger.seq}`);
+      applyLedgerEvent(ledger, { ...d.event, seq: res.seqs[0]! });
+      return { ok: true, resized: true };
     } catch (err) {
       if (!(err instanceof ConcurrencyError)) throw err;
       if (attempt >= maxRetries) throw new LedgerContentionError(deps.domain, attempt + 1, { cause: err });

@@ -92,6 +92,41 @@ describe('containers end to end on Docker', () => {
     expect(HOSTS).toContain(view.host);
   });
 
+  it('resize (PATCH cpu/memory): the claim grows in the placement ledger when the host has room, else 409 and nothing changes', async () => {
+    const uuid = await run('e2e-resize', { host: HOSTS[2] });
+    await untilStatus(uuid, 'Running');
+    const jsm = await jetstreamManager(nc);
+    const lastLedgerEvent = async () => {
+      const m = await jsm.streams.getMessage(STREAM_NAME, { last_by_subj: 'zun.evt.placement.default' });
+      return m ? (JSON.parse(new TextDecoder().decode(m.data)) as { type: string; data: Record<string, unknown> }) : null;
+    };
+    // More memory than the host has (HOST_MEMORY_MIB=4096): refused, nothing appended, Docker unchanged.
+    // (The host actor may still be recording observations, so compare the ledger and the container, not the stream.)
+    const ledgerBefore = await lastLedgerEvent();
+    const refused = await api('PATCH', `/v1/containers/${uuid}`, { memory: '8192' });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+    expect(refused.body.errors[0].detail).toContain(`Insufficient compute resources on host ${HOSTS[2]}`);
+    expect(await lastLedgerEvent()).toEqual(ledgerBefore);
+    expect((await api('GET', `/v1/containers/${uuid}`)).body.memory).toBe('48');
+    expect((await dockerOf(uuid))[0]!.HostConfig.Memory).toBe(48 * 1024 * 1024);
+    // Room for it: the ledger's claim grows first, then the container; Docker follows.
+    const ok = await api('PATCH', `/v1/containers/${uuid}`, { cpu: 0.5, memory: '96' });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(await lastLedgerEvent()).toMatchObject({ type: 'ClaimResized', data: { id: uuid, claim: { cpu: 0.5, memoryMiB: 96 } } });
+    await waitFor('Docker resized', async () => {
+      const [c] = await dockerOf(uuid);
+      return c!.HostConfig.Memory === 96 * 1024 * 1024 && c!.HostConfig.NanoCpus === 0.5e9 ? true : undefined;
+    }, 30_000, 250);
+    // Shrinking (resize_container, 1.19+): the container first, then the ledger.
+    const shrink = await api('POST', `/v1/containers/${uuid}/resize_container`, { cpu: 0.25 });
+    expect(shrink.status, JSON.stringify(shrink.body)).toBe(202);
+    await waitFor('the ledger shrunk', async () => {
+      const e = await lastLedgerEvent();
+      return e?.type === 'ClaimResized' && (e.data['claim'] as { cpu: number }).cpu === 0.25 ? true : undefined;
+    }, 10_000, 100);
+    expect((await api('DELETE', `/v1/containers/${uuid}?force=true`)).status).toBe(204);
+  });
+
   it('stop, start, pause, unpause, reboot, kill, delete reach the right Docker state and status', async () => {
     const uuid = await run('e2e-life');
     await untilStatus(uuid, 'Running');

@@ -1,8 +1,9 @@
 /**
  * Placement never overcommits a host, whatever the interleaving of creations,
- * deletions (releases), host loss and re-appearance, and placement instances
- * with stale views racing to commit (a leader change is just another
- * instance acting on what it last saw).
+ * deletions (releases), host loss and re-appearance, resizes through two
+ * gateways (services/gateway/claims.ts), and placement instances with stale
+ * views racing to commit (a leader change is just another instance acting on
+ * what it last saw).
  *
  * The instances run the service's own code (services/placement/ledger.ts and
  * consumers.ts) against the in-memory event store; fast-check's scheduler
@@ -27,13 +28,15 @@ import { arbHost, arbScenario, runScenario, type ArbSize, type Op } from '../sup
 
 describe('placement never overcommits a host', () => {
   it('under random interleavings of creations, deletions, host loss and racing instances', async () => {
-    const total = { conflicts: 0, placed: 0, failed: 0 };
+    const total = { conflicts: 0, placed: 0, failed: 0, resized: 0, resizeRefused: 0 };
     await fc.assert(
       fc.asyncProperty(arbScenario, fc.scheduler(), async (sc, s) => {
-        const { violations, stats } = await runScenario(sc, s);
+        const { violations, stats, resizes } = await runScenario(sc, s);
         total.conflicts += stats.conflicts;
         total.placed += stats.placed;
         total.failed += stats.failed;
+        total.resized += resizes.applied;
+        total.resizeRefused += resizes.refused;
         expect(violations).toEqual([]);
       }),
       { numRuns: Number(process.env.RUNS ?? 500) },
@@ -42,6 +45,8 @@ describe('placement never overcommits a host', () => {
     expect(total.conflicts).toBeGreaterThan(0);
     expect(total.placed).toBeGreaterThan(0);
     expect(total.failed).toBeGreaterThan(0);
+    expect(total.resized).toBeGreaterThan(0);
+    expect(total.resizeRefused).toBeGreaterThan(0);
   });
 
   it('the property can fail: commits that skip the fence overcommit hosts', async () => {
@@ -51,6 +56,17 @@ describe('placement never overcommits a host', () => {
         return violations.length === 0;
       }),
       { numRuns: 300, seed: 42 },
+    );
+    expect(r.failed).toBe(true);
+  });
+
+  it('the property can fail: resizes that skip the ledger overcommit hosts', async () => {
+    const r = await fc.check(
+      fc.asyncProperty(arbScenario, fc.scheduler(), async (sc, s) => {
+        const { violations } = await runScenario(sc, s, { resizeWithoutLedger: true });
+        return violations.length === 0;
+      }),
+      { numRuns: 500, seed: 42 },
     );
     expect(r.failed).toBe(true);
   });

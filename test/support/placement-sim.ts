@@ -44,6 +44,8 @@ import { executeContainerCommand } from '../../services/platform/commands.js';
 import type { EventStore } from '../../services/platform/eventstore.js';
 import { commitBatch, refreshLedger, releaseClaims } from '../../services/placement/ledger.js';
 import { failScheduling, markHostLost, scheduleClaim } from '../../services/placement/consumers.js';
+import { createClaimResizer } from '../../services/gateway/claims.js';
+import { createLogger } from '../../services/platform/log.js';
 import { specOf } from './container-gen.js';
 
 const DOMAIN = 'default';
@@ -94,7 +96,9 @@ export type Op =
   | { t: 'refresh'; inst: number }
   | { t: 'place'; inst: number; fresh: boolean }
   | { t: 'release'; inst: number }
-  | { t: 'lostScan'; inst: number };
+  | { t: 'lostScan'; inst: number }
+  /** A gateway (of two) resizes a container, as PATCH cpu/memory does; the host first reports it created if it is placed. */
+  | { t: 'resize'; pick: number; gw: number; cpu: number; memory: number };
 export type ArbSize = typeof arbSize extends fc.Arbitrary<infer T> ? T : never;
 
 const arbOp = (instances: number, hosts: number): fc.Arbitrary<Op> =>
@@ -107,6 +111,12 @@ const arbOp = (instances: number, hosts: number): fc.Arbitrary<Op> =>
     { weight: 5, arbitrary: fc.record({ inst: fc.nat({ max: instances - 1 }), fresh: fc.boolean() }).map((o) => ({ t: 'place' as const, ...o })) },
     { weight: 1, arbitrary: fc.nat({ max: instances - 1 }).map((inst) => ({ t: 'release' as const, inst })) },
     { weight: 1, arbitrary: fc.nat({ max: instances - 1 }).map((inst) => ({ t: 'lostScan' as const, inst })) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .record({ pick: fc.nat(), gw: fc.nat({ max: 1 }), cpu: fc.constantFrom(0.25, 0.5, 1, 2, 4), memory: fc.constantFrom(64, 256, 1024, 4096) })
+        .map((o) => ({ t: 'resize' as const, ...o })),
+    },
   );
 
 export const arbScenario = fc
@@ -257,12 +267,14 @@ interface RunResult {
   readonly violations: string[];
   /** How much racing the run saw, to check the generators exercise it. */
   readonly stats: { conflicts: number; placed: number; failed: number };
+  /** Resizes of created containers: applied (with the ledger resized) and refused (no room: 409). */
+  readonly resizes: { applied: number; refused: number };
 }
 
 export async function runScenario(
   sc: { hosts: HostRecord[]; instances: number; weigher: Weigher; rounds: Op[][] },
   s: fc.Scheduler,
-  opts: { skipFence?: boolean } = {},
+  opts: { skipFence?: boolean; resizeWithoutLedger?: boolean } = {},
 ): Promise<RunResult> {
   const mem = createMemoryEventStore();
   const violations: string[] = [];
@@ -292,6 +304,12 @@ export async function runScenario(
     inst.lock = next.catch(() => {});
     return next;
   };
+  const resizes = { applied: 0, refused: 0 };
+  const capacityByHost = new Map(sc.hosts.map((h) => [h.hostname, h.capacity]));
+  const silent = createLogger('sim', 'silent');
+  const gateways = [0, 1].map(() =>
+    createClaimResizer({ store, newId, now, log: silent, domain: DOMAIN, capacityOf: async (h) => capacityByHost.get(h) ?? null }),
+  );
   const created: string[] = [];
   const rounds: Round[] = [];
   const stats = { conflicts: 0, placed: 0, failed: 0 };
@@ -410,6 +428,28 @@ export async function runScenario(
         return serial(instances[op.inst]!, () => release(instances[op.inst]!));
       case 'lostScan':
         return serial(instances[op.inst]!, () => lostScan(instances[op.inst]!));
+      case 'resize': {
+        if (created.length === 0) return;
+        const id = created[op.pick % created.length]!;
+        const ctx = { ...user, requestId: `req-${newId()}` };
+        const st = (await executeContainerCommand({ store, newId, now }, id, { type: 'RecordObservation', observation: { type: 'ContainerCreated', data: { dockerId: `d-${id}` } } }, ctx)).state;
+        if (st.status !== 'Created') return;
+        const patch = { cpu: op.cpu, memory: op.memory };
+        const update = async () => {
+          const r = await executeContainerCommand({ store, newId, now }, id, { type: 'UpdateContainer', patch }, { ...ctx, requestId: `req-${newId()}` });
+          return r.state;
+        };
+        if (opts.resizeWithoutLedger) await update();
+        else
+          await gateways[op.gw]!.around(st, patch, ctx.requestId, update).then(
+            () => void resizes.applied++,
+            (e: unknown) => {
+              if ((e as { status?: number }).status !== 409) throw e;
+              resizes.refused++;
+            },
+          );
+        return;
+      }
     }
   }
 
@@ -472,6 +512,6 @@ export async function runScenario(
       if (p && p.host !== best.hostname) violations.push(`${q.id} placed on ${p.host}, the reference picks ${best.hostname}`);
     }
   }
-  return { violations, stats };
+  return { violations, stats, resizes };
 }
 
