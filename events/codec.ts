@@ -74,6 +74,7 @@ const REQUIRED_DATA: Readonly<Record<string, readonly string[]>> = {
   VolumeDetached: ['host', 'consumer'],
   PlacementsCommitted: ['placements'],
   ClaimsReleased: ['ids'],
+  ClaimResized: ['id', 'claim'],
   QuotaLimitsSet: ['limits'],
   QuotaUsageReserved: ['containerId', 'usage', 'expiresAt'],
   QuotaClassLimitsSet: ['limits'],
