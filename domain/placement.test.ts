@@ -102,8 +102,18 @@ describe('requests', () => {
     });
     expect(requestFromContainer(s)).toEqual({
       kind: 'container', id: 'c1', cpu: 0.5, memoryMiB: 256, diskGb: 0, availabilityZone: 'az1',
-      hints: { 'label:zone': 'a' }, runtime: 'runc', requestedHost: null,
+      hints: { 'label:zone': 'a' }, runtime: 'runc', requestedHost: null, volumeHost: null,
     });
+  });
+
+  it('a container mounting local volumes asks for their host, and only that host passes', () => {
+    let s = initialContainerState('c2');
+    s = evolveContainer(s, { type: 'ContainerCreateRequested', data: { spec: { ...specOf({ cpu: 0.5, memory: 64 }), volumeHost: 'h2' }, run: true } });
+    const r = requestFromContainer(s);
+    expect(r.volumeHost).toBe('h2');
+    const hosts = [host('h1'), host('h2'), host('h3')];
+    expect(filterHosts(hosts, r, () => usageOf(initialLedger(), 'x')).map((h) => h.hostname)).toEqual(['h2']);
+    expect(planBatch([r], hosts, initialLedger(), 'spread').placements.map((p) => p.host)).toEqual(['h2']);
   });
 });
 

@@ -169,6 +169,8 @@ export interface PlacementRequest {
   readonly runtime: string | null;
   /** 1.39 `host` on create (admin): only that host is considered. */
   readonly requestedHost: string | null;
+  /** Where the consumer's host-local volumes live: only that host is considered. */
+  readonly volumeHost?: string | null;
 }
 
 /**
@@ -189,6 +191,7 @@ export function requestFromContainer(s: ContainerState): PlacementRequest {
     hints: spec.hints,
     runtime: spec.runtime,
     requestedHost: spec.requestedHost,
+    volumeHost: spec.volumeHost ?? null,
   };
 }
 
@@ -304,6 +307,13 @@ export const RequestedHostFilter: HostFilter = {
   passes: (h, r) => r.requestedHost === null || r.requestedHost === '' || h.hostname === r.requestedHost,
 };
 
+/** A container mounting local-block volumes can only run where their data is. */
+export const VolumeHostFilter: HostFilter = {
+  name: 'VolumeHostFilter',
+  static: true,
+  passes: (h, r) => !r.volumeHost || h.hostname === r.volumeHost,
+};
+
 export const CPUFilter: HostFilter = {
   name: 'CPUFilter',
   static: false,
@@ -322,13 +332,14 @@ export const DiskFilter: HostFilter = {
   passes: (h, r, u) => u.diskGb + r.diskGb <= h.capacity.diskGb,
 };
 
-/** Zun's default order (AZ, Compute, Runtime), then labels, requested host and capacity. */
+/** Zun's default order (AZ, Compute, Runtime), then labels, requested host, volume host and capacity. */
 export const DEFAULT_FILTERS: readonly HostFilter[] = [
   AvailabilityZoneFilter,
   ComputeFilter,
   RuntimeFilter,
   LabelFilter,
   RequestedHostFilter,
+  VolumeHostFilter,
   CPUFilter,
   RamFilter,
   DiskFilter,
@@ -492,7 +503,7 @@ function signature(r: PlacementRequest): string {
     .filter((k) => k.startsWith(LABEL_HINT))
     .sort()
     .map((k) => [k, r.hints[k]]);
-  return JSON.stringify([r.availabilityZone || null, r.runtime || null, r.requestedHost || null, labels]);
+  return JSON.stringify([r.availabilityZone || null, r.runtime || null, r.requestedHost || null, r.volumeHost || null, labels]);
 }
 
 const sizeKey = (c: Claim) => `${toMilli(c.cpu)}/${c.memoryMiB}/${c.diskGb}`;

@@ -12,7 +12,9 @@
  *
  * local-block volumes live on one host's disk: `homeHost` is where the volume
  * was first attached, so another host can refuse it instead of silently
- * making an empty one.
+ * making an empty one, and the gateway can tell placement where a container
+ * mounting it must run (ContainerSpec.volumeHost). Volumes whose data is not
+ * on a host (cinder: VolumeAttached.hostLocal false) have no home.
  */
 import type { RecordedEvent } from '../events/index.js';
 import type { VolumeEvent } from '../events/volume.js';
@@ -71,7 +73,7 @@ export function evolveVolume(s: VolumeState, e: RecordedEvent<VolumeEvent> | (Vo
         ...s,
         seq,
         attachments: { ...s.attachments, [e.data.consumer]: e.data.host },
-        homeHost: s.homeHost ?? e.data.host,
+        homeHost: e.data.hostLocal === false ? s.homeHost : (s.homeHost ?? e.data.host),
         providerId: e.data.providerId ?? s.providerId,
       };
     case 'VolumeDetached':
@@ -104,7 +106,14 @@ export function otherUsersOnHost(s: VolumeState, host: string, except: string): 
 export type VolumeCommand =
   | { readonly type: 'CreateVolume'; readonly name: string; readonly projectId: string; readonly sizeGb: number; readonly autoRemove: boolean }
   | { readonly type: 'ReserveVolume'; readonly consumer: string; readonly stale: readonly string[] }
-  | { readonly type: 'AttachVolume'; readonly host: string; readonly consumer: string; readonly providerId?: string | null }
+  | {
+      readonly type: 'AttachVolume';
+      readonly host: string;
+      readonly consumer: string;
+      readonly providerId?: string | null;
+      /** The data lives on this host's disk (local-block). */
+      readonly hostLocal?: boolean;
+    }
   | { readonly type: 'DetachVolume'; readonly host: string; readonly consumer: string }
   | { readonly type: 'DeleteVolume' };
 
@@ -142,7 +151,19 @@ export function decideVolume(cmd: VolumeCommand, s: VolumeState): VolumeDecision
     }
     case 'AttachVolume':
       if (s.attachments[cmd.consumer] === cmd.host) return { events: [] };
-      return { events: [{ type: 'VolumeAttached', data: { host: cmd.host, consumer: cmd.consumer, ...(cmd.providerId ? { providerId: cmd.providerId } : {}) } }] };
+      return {
+        events: [
+          {
+            type: 'VolumeAttached',
+            data: {
+              host: cmd.host,
+              consumer: cmd.consumer,
+              ...(cmd.providerId ? { providerId: cmd.providerId } : {}),
+              ...(cmd.hostLocal !== undefined ? { hostLocal: cmd.hostLocal } : {}),
+            },
+          },
+        ],
+      };
     case 'DetachVolume':
       if (s.attachments[cmd.consumer] === undefined && s.reservations[cmd.consumer] === undefined) return { events: [] };
       return { events: [{ type: 'VolumeDetached', data: { host: cmd.host, consumer: cmd.consumer } }] };

@@ -120,6 +120,12 @@ export interface ContainerSpec {
   readonly hints: Readonly<Record<string, string>>;
   /** 1.39 `host` on create (admin). */
   readonly requestedHost: string | null;
+  /**
+   * Set by the gateway: the host whose disk holds the host-local volumes
+   * (local-block) this container mounts; placement considers only it.
+   * Absent when the mounts have no home yet (or are not host-local).
+   */
+  readonly volumeHost?: string;
   readonly nets: readonly NetRequest[];
   readonly mounts: readonly MountRequest[];
 }

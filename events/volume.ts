@@ -34,6 +34,8 @@ export type VolumeAttached = E<
     readonly consumer: string;
     /** The driver's id for it (cinder: the Cinder volume id); absent in events written before it was recorded. */
     readonly providerId?: string | null;
+    /** Whether the data lives on this host's disk (local-block: true; cinder: false). Absent in older events: true. */
+    readonly hostLocal?: boolean;
   }
 >;
 /** `consumer` let go of the volume on `host` (also ends its reservation). */

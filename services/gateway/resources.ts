@@ -429,6 +429,30 @@ export function createResourceService(deps: ResourceServiceDeps) {
   }
 
   /**
+   * Where the existing host-local volumes a container mounts live (their
+   * homeHost): placement must put it there. 400 when they live on different
+   * hosts, or when the admin's requested host is another one.
+   */
+  async function volumeHostOf(c: Caller, spec: ContainerSpec): Promise<string | null> {
+    const homes = new Map<string, string>();
+    for (const m of spec.mounts) {
+      if (m.type === 'bind' || m.source === undefined) continue;
+      const id = asUuid(m.source);
+      const v = await loadVolume(store, id ?? namedVolumeId(c.auth.projectId, m.source));
+      if (volumeLive(v) && v.homeHost) homes.set(m.source, v.homeHost);
+    }
+    const hosts = new Set(homes.values());
+    if (hosts.size > 1) {
+      throw new InvalidValue(`The volumes ${[...homes.entries()].map(([v, h]) => `${v} (host ${h})`).join(', ')} live on different hosts; a container can mount local volumes of one host only.`);
+    }
+    const host = [...hosts][0] ?? null;
+    if (host && spec.requestedHost && spec.requestedHost !== host) {
+      throw new InvalidValue(`The volumes ${[...homes.keys()].join(', ')} live on host ${host}, not on the requested host ${spec.requestedHost}.`);
+    }
+    return host;
+  }
+
+  /**
    * Resolves a container's nets and mounts in two steps: first every check
    * that needs no write (unknown networks, fixed IPs outside the subnet,
    * bad file content, unknown or busy volumes), so that a refused request
@@ -448,12 +472,13 @@ export function createResourceService(deps: ResourceServiceDeps) {
     const ids = planned.map((p) => p.id);
     if (new Set(ids).size !== ids.length) throw new InvalidValue('A network is requested more than once.');
     for (const m of spec.mounts) await checkMount(c, m);
+    const volumeHost = await volumeHostOf(c, spec);
     return async () => {
       const nets: NetRequest[] = [];
       for (const p of planned) nets.push(await p.commit());
       const mounts: MountRequest[] = [];
       for (let i = 0; i < spec.mounts.length; i++) mounts.push(await resolveMount(c, uuid, spec.mounts[i]!, i));
-      return { ...spec, nets, mounts };
+      return { ...spec, nets, mounts, ...(volumeHost ? { volumeHost } : {}) };
     };
   }
 

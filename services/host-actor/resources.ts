@@ -163,7 +163,7 @@ export function createHostResources(deps: HostResourcesDeps): HostResources {
         const res = await executeVolumeCommand(
           commandDeps,
           vol.id,
-          { type: 'AttachVolume', host: hostname, consumer, providerId },
+          { type: 'AttachVolume', host: hostname, consumer, providerId, hostLocal: volumes.kind === 'local-block' },
           ctx(vol.projectId ?? 'unknown', `${hostname}:${vol.id}:${vol.seq}:attach:${consumer}`),
         );
         if (!res.ok) throw new ResourceError('VOLUME_NOT_FOUND', res.rejection.message);

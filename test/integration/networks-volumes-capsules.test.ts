@@ -494,4 +494,23 @@ describe('crash safety: kill -9 between making a network or volume and attaching
     expect(mountsUnder(mnt)).toEqual([]);
     expect(existsSync(volFile)).toBe(true);
   });
+
+  it('volume locality: a container mounting a local volume is placed on the host holding its data', async () => {
+    // nvc-crashvol lives on H2 (the test above). Two hosts are up; no host is asked for.
+    const wrong = await api('POST', '/v1/containers', { image: 'zun-base:latest', host: H1, mounts: [{ source: 'nvc-crashvol', destination: '/data' }] });
+    expect(wrong.status, JSON.stringify(wrong.body)).toBe(400);
+    expect(wrong.body.errors[0].detail).toContain(`live on host ${H2}`);
+    const placed: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const u = await runContainer({ name: `nvc-local-${i}`, mounts: [{ source: 'nvc-crashvol', destination: '/data' }], command: ['sh', '-c', 'cat /data/f; sleep 3600'] });
+      await until(u, 'Running');
+      const view = (await api('GET', `/v1/containers/${u}`)).body;
+      placed.push(view.host as string);
+      const d = await dockerOf(u);
+      expect((await exec(d.Id, ['cat', '/data/f'])).out.trim()).toBe('kept');
+      expect((await api('DELETE', `/v1/containers/${u}?stop=true`)).status).toBe(204);
+      await until(u, 'gone');
+    }
+    expect(placed).toEqual([H2, H2]);
+  });
 });
