@@ -212,6 +212,12 @@ interface RawMsg {
   readonly data: Uint8Array;
 }
 
+/** Messages taken from a PullCursor: `bodies[i]` was stored at stream sequence `seqs[i]`. */
+interface RawRun {
+  readonly seqs: number[];
+  readonly bodies: Uint8Array[];
+}
+
 /**
  * Delivery metadata parsed from a JetStream reply subject, written into one
  * reused object (this runs once per event on the bulk read path: no
@@ -259,6 +265,45 @@ function parseAckSubject(reply: string, prefix: string): boolean {
 /** parseAckSubject for tests and tools: a fresh object, or null when `reply` is no JetStream ack subject. */
 export function parseAckReply(reply: string, prefix = ''): { streamSeq: number; deliverySeq: number; pending: number } | null {
   return parseAckSubject(reply, prefix || '\u0000') ? { ...ack } : null;
+}
+
+/**
+ * A delivered message's reply subject as the bytes it arrived in, when the
+ * client keeps them (nats.js 3: `MsgImpl._msg.reply`); undefined otherwise,
+ * and for status messages, which have none. Reading the bytes skips a UTF-8
+ * decode and a string per event on the bulk read path; callers fall back to
+ * `m.reply` when this is undefined, so a client that changes its internals
+ * costs speed, not correctness (a test pins the fast path to the client in use).
+ */
+export function replyBytes(m: Msg): Uint8Array | undefined {
+  const r = (m as unknown as { _msg?: { reply?: unknown } })._msg?.reply;
+  return r instanceof Uint8Array ? r : undefined;
+}
+
+/**
+ * parseAckSubject for a reply subject in bytes that starts with `prefix`
+ * (`$JS.ACK.<stream>.<consumer>.` as bytes); false for any other form, which
+ * the caller then parses as a string.
+ */
+function parseAckBytes(reply: Uint8Array, prefix: Uint8Array): boolean {
+  const p = prefix.length;
+  const end = reply.length;
+  if (end <= p) return false;
+  for (let j = p - 1; j >= 0; j--) if (reply[j] !== prefix[j]) return false;
+  let i = p;
+  while (i < end && reply[i] !== DOT) i++; // <delivered>
+  let n = 0;
+  let c: number;
+  for (i++; i < end && (c = reply[i]!) !== DOT; i++) n = n * 10 + (c - 48);
+  ack.streamSeq = n;
+  n = 0;
+  for (i++; i < end && (c = reply[i]!) !== DOT; i++) n = n * 10 + (c - 48);
+  ack.deliverySeq = n;
+  for (i++; i < end && reply[i] !== DOT; i++); // <timestamp>
+  n = 0;
+  for (i++; i < end && (c = reply[i]!) !== DOT; i++) n = n * 10 + (c - 48);
+  ack.pending = n;
+  return true;
 }
 
 /** A short random name: consumer names travel in every delivered message's reply subject. */
@@ -399,9 +444,17 @@ export function readAll(opts: ReadAllOptions): AsyncIterableIterator<RecordedEve
 }
 
 /**
- * readAll in batches: the fast form for replays and projector rebuilds,
- * which pays one await per batch instead of one per event. Decoding happens
- * here, in the caller's loop, so a slow fold slows the pulls down too.
+ * Events per yielded batch: a run taken from the cursor is decoded and handed
+ * out in slices this long, so the events decoded ahead of the fold stay few
+ * (they die young instead of surviving a scavenge).
+ */
+const YIELD_CHUNK = 256;
+
+/**
+ * readAll in batches (of at most YIELD_CHUNK events): the fast form for
+ * replays and projector rebuilds, which pays one await per batch instead of
+ * one per event. Decoding happens here, in the caller's loop, so a slow fold
+ * slows the pulls down too.
  */
 export async function* readBatches(opts: ReadAllOptions): AsyncGenerator<RecordedEvent[], void, undefined> {
   const stream = opts.streamName ?? STREAM_NAME;
@@ -432,21 +485,29 @@ export async function* readBatches(opts: ReadAllOptions): AsyncGenerator<Recorde
     try {
       await cursor.open();
       for (;;) {
-        const raw = await cursor.take();
-        const out: RecordedEvent[] = new Array(raw.length);
-        let n = 0;
-        for (const r of raw) {
-          if (r.seq > target) break;
-          out[n++] = decode(r.data, r.seq);
+        const { seqs, bodies } = await cursor.take();
+        let stop = false;
+        for (let from = 0; from < seqs.length && !stop; from += YIELD_CHUNK) {
+          const end = Math.min(seqs.length, from + YIELD_CHUNK);
+          const out: RecordedEvent[] = new Array(end - from);
+          let n = 0;
+          for (let j = from; j < end; j++) {
+            const seq = seqs[j]!;
+            if (seq > target) {
+              stop = true;
+              break;
+            }
+            out[n++] = decode(bodies[j]!, seq);
+          }
+          out.length = n;
+          if (n > 0) {
+            next = out[n - 1]!.seq + 1;
+            count += n;
+            opts.onProgress?.({ seq: next - 1, count, pending: cursor.pending });
+            yield out;
+          }
         }
-        out.length = n;
-        if (n > 0) {
-          next = out[n - 1]!.seq + 1;
-          count += n;
-          opts.onProgress?.({ seq: next - 1, count, pending: cursor.pending });
-          yield out;
-        }
-        if (n < raw.length || next > target) return;
+        if (stop || next > target) return;
         restarts = 0;
       }
     } catch (e) {
@@ -477,9 +538,12 @@ class CursorLost extends Error {
 class PullCursor {
   readonly name = shortName('ra');
   private readonly ackPrefix: string;
+  private readonly ackPrefixBytes: Uint8Array;
   private readonly inbox = createInbox();
   private sub: Subscription | undefined;
-  private buf: RawMsg[] = [];
+  /** Received, not yet taken: stream sequences and bodies, side by side (no object per event). */
+  private seqs: number[] = [];
+  private bodies: Uint8Array[] = [];
   private requested = 0;
   private deliveries = 0;
   private lastStreamSeq = 0;
@@ -503,6 +567,7 @@ class PullCursor {
     private readonly idleMs: number,
   ) {
     this.ackPrefix = `$JS.ACK.${stream}.${this.name}.`;
+    this.ackPrefixBytes = this.enc.encode(this.ackPrefix);
   }
 
   async open(): Promise<void> {
@@ -530,12 +595,13 @@ class PullCursor {
   }
 
   /** The next run of messages, in order; waits for at least one. The caller knows where to stop. */
-  async take(): Promise<RawMsg[]> {
+  async take(): Promise<RawRun> {
     for (;;) {
       if (this.failure) throw this.failure;
-      if (this.buf.length > 0) {
-        const out = this.buf;
-        this.buf = [];
+      if (this.seqs.length > 0) {
+        const out = { seqs: this.seqs, bodies: this.bodies };
+        this.seqs = [];
+        this.bodies = [];
         this.maybePull();
         return out;
       }
@@ -554,22 +620,12 @@ class PullCursor {
     if (this.failure) return;
     if (err) return this.fail(new CursorLost('subscription failed', { cause: err }));
     this.activity++;
-    const reply = m.reply;
-    if (!reply) {
-      // Status: 100 idle heartbeat, 404/408 a pull request ended short.
-      const h = m.headers;
-      const code = h?.code ?? 0;
-      if (code === 404 || code === 408) {
-        const left = Number(h?.get('Nats-Pending-Messages') ?? 0);
-        this.requested = Math.max(0, this.requested - (left > 0 ? left : this.batch));
-        this.maybePull();
-      } else if (code >= 400) {
-        // 409: consumer deleted (server restart) or a limit; anything else is unexpected too.
-        this.fail(new CursorLost(`consumer ${this.name}: ${code} ${h?.description ?? ''}`));
-      }
-      return;
+    const rb = replyBytes(m);
+    if (rb === undefined || !parseAckBytes(rb, this.ackPrefixBytes)) {
+      const reply = m.reply;
+      if (!reply) return this.onStatus(m);
+      if (!parseAckSubject(reply, this.ackPrefix)) return;
     }
-    if (!parseAckSubject(reply, this.ackPrefix)) return;
     if (ack.deliverySeq !== this.deliveries + 1 || ack.streamSeq <= this.lastStreamSeq) {
       return this.fail(new CursorLost(`gap: delivery ${ack.deliverySeq} after ${this.deliveries}`));
     }
@@ -577,9 +633,24 @@ class PullCursor {
     this.lastStreamSeq = ack.streamSeq;
     this.pending = ack.pending;
     this.requested--;
-    this.buf.push({ seq: ack.streamSeq, data: m.data });
+    this.seqs.push(ack.streamSeq);
+    this.bodies.push(m.data);
     // The reader resumes on a microtask, after the rest of this socket read is parsed.
     this.resume();
+  }
+
+  /** A status message: 100 idle heartbeat, 404/408 a pull request ended short. */
+  private onStatus(m: Msg): void {
+    const h = m.headers;
+    const code = h?.code ?? 0;
+    if (code === 404 || code === 408) {
+      const left = Number(h?.get('Nats-Pending-Messages') ?? 0);
+      this.requested = Math.max(0, this.requested - (left > 0 ? left : this.batch));
+      this.maybePull();
+    } else if (code >= 400) {
+      // 409: consumer deleted (server restart) or a limit; anything else is unexpected too.
+      this.fail(new CursorLost(`consumer ${this.name}: ${code} ${h?.description ?? ''}`));
+    }
   }
 
   private resume(): void {
@@ -591,7 +662,7 @@ class PullCursor {
   private maybePull(): void {
     // Two batches cap what may pile up unread. Requests left over at the end
     // die with the consumer.
-    while (this.sub && this.requested + this.buf.length < this.batch * 2) {
+    while (this.sub && this.requested + this.seqs.length < this.batch * 2) {
       this.requested += this.batch;
       this.nc.publish(
         `$JS.API.CONSUMER.MSG.NEXT.${this.stream}.${this.name}`,

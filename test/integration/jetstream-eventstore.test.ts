@@ -7,15 +7,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { createInbox, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MalformedEventError, STREAM_NAME, aggregateSubject, decodeEvent, encodeEvent, kindSubject, type RecordedEvent } from '../../events/index.js';
+import { MalformedEventError, STREAM_NAME, aggregateSubject, decodeEvent, encodeEvent, envelope, kindSubject, type EventEnvelope, type RecordedEvent } from '../../events/index.js';
 import { executeCommand, loadAggregate } from '../../services/platform/aggregate.js';
 import { ConcurrencyError, EventStoreUnavailableError, type EventStore } from '../../services/platform/eventstore.js';
-import { createJetStreamEventStore, parseAckReply, readAll, readBatches } from '../../services/platform/jetstream-eventstore.js';
+import { createJetStreamEventStore, parseAckReply, readAll, readBatches, replyBytes } from '../../services/platform/jetstream-eventstore.js';
 import type { Logger } from '../../services/platform/log.js';
 import { connectNats } from '../../services/platform/nats.js';
 import { createSnapshotStore, snapshotKey, type SnapshotStore } from '../../services/platform/snapshots.js';
@@ -82,6 +82,37 @@ describe('reply subject parsing', () => {
     expect(parseAckReply('$JS.ACK.S.c.1.5.6.17.42')).toEqual({ streamSeq: 5, deliverySeq: 6, pending: 42 });
     expect(parseAckReply('_INBOX.abc')).toBeNull();
     expect(parseAckReply('$JS.ACK.too.short')).toBeNull();
+  });
+});
+
+describe('reply subject bytes', () => {
+  it('come straight from the client in use (the bulk reader\'s fast path), and equal the reply subject', async () => {
+    const id = randomUUID();
+    await appendFresh(id, 1);
+    const inbox = createInbox();
+    const got: Msg[] = [];
+    const sub = nc.subscribe(inbox, { callback: (_err, m) => void got.push(m) });
+    const name = `rb${id.slice(0, 8)}`;
+    // A JetStream delivery: the server refuses $JS.ACK reply subjects from clients.
+    await jsm.consumers.add(STREAM_NAME, {
+      name, deliver_subject: inbox, filter_subject: aggregateSubject('container', id), ack_policy: AckPolicy.None, mem_storage: true,
+    });
+    try {
+      await until('the delivery', () => got.length === 1);
+      const m = got[0]!;
+      expect(m.reply?.startsWith(`$JS.ACK.${STREAM_NAME}.${name}.1.`)).toBe(true);
+      const bytes = replyBytes(m);
+      expect(bytes).toBeInstanceOf(Uint8Array);
+      expect(new TextDecoder().decode(bytes)).toBe(m.reply);
+    } finally {
+      sub.unsubscribe();
+      await jsm.consumers.delete(STREAM_NAME, name);
+    }
+    const plain = await new Promise<Msg>((resolve) => {
+      nc.subscribe(inbox, { max: 1, callback: (_err, m) => resolve(m) });
+      nc.publish(inbox, 'no reply');
+    });
+    expect(replyBytes(plain)).toBeUndefined();
   });
 });
 
@@ -228,6 +259,33 @@ describe('readAll', () => {
     const kinds = new Set<string>();
     for await (const e of readAll({ nc, filter: kindSubject('capsule') })) kinds.add(e.aggregateKind);
     expect([...kinds]).toEqual(['capsule']);
+  });
+
+  it('hands out batches of at most 256 events, decoded to the envelopes that were appended', async () => {
+    const id = randomUUID();
+    const subject = aggregateSubject('container', id);
+    // 700 events published as fast as the server takes them (no fences), some
+    // with a correlation and a cause of their own, so both body forms occur.
+    const sent: EventEnvelope[] = Array.from({ length: 700 }, (_, i) =>
+      envelope({ type: 'ContainerStarted', data: { dockerId: `d${i}` } }, { id: `bulk-${i}`, aggregateKind: 'container', aggregateId: id }, {
+        projectId: 'p', userId: 'u', requestId: `req-${i}`, correlationId: i % 3 ? `req-${i}` : 'req-root', causationId: i % 5 ? null : `bulk-${i - 1}`,
+        occurredAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+      }),
+    );
+    const js = jetstream(nc);
+    await Promise.all(sent.map((e) => js.publish(subject, encodeEvent(e))));
+    const sizes: number[] = [];
+    const events: RecordedEvent[] = [];
+    for await (const b of readBatches({ nc, filter: subject, batch: 500 })) {
+      sizes.push(b.length);
+      events.push(...b);
+      // A slow reader: the rest arrives meanwhile and is taken in one run.
+      if (sizes.length === 1) await sleep(300);
+    }
+    expect(sizes.every((n) => n >= 1 && n <= 256)).toBe(true);
+    expect(sizes.length).toBeGreaterThanOrEqual(3);
+    expect(events.every((e, i) => i === 0 || e.seq > events[i - 1]!.seq)).toBe(true);
+    expect(events.map(({ seq: _seq, ...rest }) => rest).sort((a, b) => Number(a.id.slice(5)) - Number(b.id.slice(5)))).toEqual(sent);
   });
 
   it('deletes its consumer when the reader stops early', async () => {
