@@ -21,6 +21,12 @@
  * NetworkMode + EndpointsConfig); others are connected after; addresses are
  * read back from Docker. Docker networks no container uses are removed by
  * `collectNetworks` after a grace period (the actor calls it on resync).
+ * What a driver holds outside Docker for a consumer (kuryr: its Neutron
+ * ports) is let go of with its mounts, after its Docker containers are
+ * removed and before its Deleted is recorded (`releaseMounts`), by the
+ * addresses recorded on it; on network_detach, `disconnect` hands the
+ * driver the recorded addresses too, so the ports Zun made are deleted and
+ * only the user's are unbound.
  *
  * Test hook: `crash(point)` is called after each step that creates something
  * on the host (`network-created`, `volume-created`, `volume-attached`,
@@ -30,8 +36,9 @@
  */
 import type { NetRequest } from '../../events/index.js';
 import type { NetworkAddress, NetworkRef } from '../../events/network.js';
+import { desiredNets, observedNetworks, type AttachedNetwork } from '../../domain/container.js';
 import { otherUsersOnHost, volumeHolders, volumeLive, type VolumeState } from '../../domain/volume.js';
-import type { CommandDeps } from '../platform/commands.js';
+import { loadCapsule, loadContainer, type CommandDeps } from '../platform/commands.js';
 import type { EventStore } from '../platform/eventstore.js';
 import type { Logger } from '../platform/log.js';
 import { executeVolumeCommand, loadVolume } from '../resources/commands.js';
@@ -99,7 +106,11 @@ export interface HostResources {
   readonly network: NetworkDriver | null;
   /** Creates, attaches and mounts each volume for `consumer`, injects files; returns the Binds. */
   prepareMounts(consumer: string, mounts: readonly ConsumerMount[]): Promise<string[]>;
-  /** Lets go of each volume and injected file of `consumer` (its containers are gone). */
+  /**
+   * Lets go of each volume and injected file of `consumer` (its containers
+   * are gone), and of what the network driver holds for it outside Docker
+   * (kuryr: its Neutron ports).
+   */
   releaseMounts(consumer: string, mounts: readonly ConsumerMount[]): Promise<void>;
   /** The create-time endpoint of the first resolved network; null when there is none. */
   endpointFor(uuid: string, nets: readonly NetRequest[]): Promise<CreateEndpoint | null>;
@@ -142,6 +153,42 @@ export function createHostResources(deps: HostResourcesDeps): HostResources {
       gatewayV6: ref.gatewayV6 ?? null,
       port: ref.port ?? null,
     };
+  }
+
+  /**
+   * The consumer's networks as far as the network driver holds something
+   * for them outside Docker (kuryr: Neutron ports; bridge: nothing), let go
+   * of once its Docker containers are removed: every network it has
+   * addresses recorded on, by those addresses, and every network it was
+   * given whose addresses were never recorded (deleted before they were),
+   * by what the driver finds for it now. The user's port of a `nets` entry
+   * is kept (unbound) either way. Idempotent: run again after a crash, the
+   * ports already deleted are not found.
+   */
+  async function releaseNetworks(consumer: string): Promise<void> {
+    if (!network?.release) return;
+    const container = await loadContainer(store, consumer);
+    let recorded: Readonly<Record<string, AttachedNetwork>>;
+    let given: readonly NetRequest[];
+    if (container.status !== null) {
+      recorded = observedNetworks(container);
+      given = desiredNets(container);
+    } else {
+      const capsule = await loadCapsule(store, consumer);
+      recorded = capsule.networks ?? {};
+      given = capsule.spec?.nets ?? [];
+    }
+    const byId = new Map(given.filter((n) => n.resolved).map((n) => [n.resolved!.id, n]));
+    for (const id of new Set([...Object.keys(recorded), ...byId.keys()])) {
+      const req = byId.get(id);
+      const spec = specOf(req?.resolved ?? { id, neutronNetId: recorded[id]!.neutronNetId, name: id, projectId: '', cidr: null, gateway: null });
+      const userPort = req?.port ?? req?.resolved?.port;
+      const found = recorded[id]?.addresses ?? (await network.addresses({ dockerId: '', uuid: consumer }, spec));
+      const addresses = found.map((a) => (a.port === userPort && !a.preserve_on_delete ? { ...a, preserve_on_delete: true } : a));
+      if (addresses.length === 0) continue;
+      await network.release({ uuid: consumer }, spec, { addresses });
+      log.info({ consumer, network: id, ports: [...new Set(addresses.map((a) => a.port))] }, 'network ports released');
+    }
   }
 
   async function attachVolume(consumer: string, m: ConsumerMount): Promise<string> {
@@ -233,6 +280,7 @@ export function createHostResources(deps: HostResourcesDeps): HostResources {
     },
 
     async releaseMounts(consumer, mounts) {
+      await releaseNetworks(consumer);
       const seen = new Set<string>();
       for (const m of mounts) {
         if (seen.has(m.volumeId)) continue;
@@ -279,7 +327,9 @@ export function createHostResources(deps: HostResourcesDeps): HostResources {
     async disconnect(ref, networkId, known) {
       if (!network) return;
       const r = known.find((k) => k.id === networkId);
-      await network.disconnect(ref, r ? specOf(r) : { id: networkId, name: networkId, projectId: '' });
+      // The recorded addresses say which ports Zun made (deleted) and which were the user's (unbound).
+      const addresses = network.release ? observedNetworks(await loadContainer(store, ref.uuid))[networkId]?.addresses : undefined;
+      await network.disconnect(ref, r ? specOf(r) : { id: networkId, name: networkId, projectId: '' }, addresses ? { addresses } : {});
     },
 
     async collectNetworks(nowMs, graceMs) {

@@ -69,7 +69,11 @@ function dockerApi() {
       const c = (r.body as { Container: string }).Container;
       if (!net) return { status: 404, body: { message: 'network not found' } };
       if (m[2] === 'connect') {
-        if (failConnect) return { status: 500, body: { message: 'NetworkDriver.Join: kuryr failed to bind the port' } };
+        if (failConnect) {
+          // As dockerd 20.10 does: the failed network stays in the container's settings, with no endpoint.
+          containerNets.get(c)?.add(net.Name);
+          return { status: 500, body: { message: 'NetworkDriver.Join: kuryr failed to bind the port' } };
+        }
         net.Containers[c] = {};
         containerNets.get(c)?.add(net.Name);
       } else {
@@ -306,6 +310,17 @@ describe('kuryr network driver (recorded Neutron responses, Docker API stub)', (
     expect((err as NetworkError).code).toBe('DOCKER_ERROR');
     expect(neutronCalls()).toContain(`DELETE /v2.0/ports/${UNBOUND_PORT}`);
     expect(neutronState.ports.size).toBe(0);
+  });
+
+  it('after a failed connect, the next one connects: the container\'s stale settings entry is not an endpoint', async () => {
+    dockerState.failConnect(true);
+    await expect(driver.connect(CONTAINER, NET2)).rejects.toBeInstanceOf(NetworkError);
+    dockerState.failConnect(false);
+    await driver.connect(CONTAINER, NET2);
+    expect(dockerBodies('POST', `/networks/${NET2.id}/connect`)).toHaveLength(2);
+    const [net] = [...dockerState.networks.values()];
+    expect(Object.keys(net!.Containers)).toEqual([CONTAINER.dockerId]);
+    expect(neutronState.ports.size).toBe(1);
   });
 
   it('disconnect: Docker disconnect, then Zun-made ports deleted and user ports unbound', async () => {

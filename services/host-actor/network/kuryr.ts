@@ -21,7 +21,10 @@
  * retried attach never makes a second port.
  *
  * Neutron and kuryr-libnetwork do not run here: this driver is tested
- * against recorded Neutron responses and a Docker API stub only (README.md).
+ * against recorded Neutron responses, with a Docker API stub
+ * (kuryr.test.ts) and through the host actor on the real dockerd with a
+ * test libnetwork plugin in kuryr-libnetwork's place
+ * (test/integration/network-kuryr-actor.test.ts); see README.md.
  */
 import { isIPv6 } from 'node:net';
 import type Docker from 'dockerode';
@@ -290,12 +293,15 @@ export function createKuryrNetworkDriver({
     async connect(container: ContainerNetRef, net: NetworkSpec, opts: ConnectOptions = {}) {
       await ensureNetwork(net);
       const { port, addresses } = await createOrUpdatePort(container.uuid, net, opts, false);
+      // Connected means an endpoint on the network, as the network lists it (the same source as
+      // listNetworks): after a failed connect dockerd 20.10 keeps the network in the container's
+      // NetworkSettings.Networks without an endpoint, and taking that for connected never connects.
       let connected = false;
       try {
-        const info = await docker.getContainer(container.dockerId).inspect();
-        connected = Boolean(info.NetworkSettings?.Networks?.[net.id]);
+        const info = (await docker.getNetwork(net.id).inspect()) as DockerNetwork;
+        connected = Object.keys(info.Containers ?? {}).some((id) => id === container.dockerId || id.startsWith(container.dockerId));
       } catch (e) {
-        if (dockerStatus(e) !== 404) throw new NetworkError(NetworkErrorCode.docker, `inspect ${container.dockerId}: ${dockerMessage(e)}`, { cause: e });
+        if (dockerStatus(e) !== 404) throw new NetworkError(NetworkErrorCode.docker, `inspect network ${net.id}: ${dockerMessage(e)}`, { cause: e });
       }
       if (!connected) {
         const ipam = endpointConfig(addresses).IPAMConfig;
@@ -341,11 +347,16 @@ export function createKuryrNetworkDriver({
       }
     },
 
+    async release(_container, _net, { addresses }) {
+      await releasePorts(addresses);
+    },
+
     async addresses(container, net) {
       try {
         const ports = await neutron.listPorts({ device_id: container.uuid, network_id: net.id });
-        // Whether a port was the user's is not visible in Neutron: the recorded addresses are authoritative for that.
-        return ports.flatMap((p) => portAddresses(p, false));
+        // Whether a port was the user's is not visible in Neutron: the network's user port (as the bridge
+        // driver marks it), else the recorded addresses are authoritative for that.
+        return ports.flatMap((p) => portAddresses(p, Boolean(net.port) && p.id === net.port));
       } catch (e) {
         throw neutronError(`ports of ${container.uuid}`, e);
       }

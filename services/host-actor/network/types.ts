@@ -99,6 +99,14 @@ export interface NetworkDriver {
   disconnect(container: ContainerNetRef, net: NetworkSpec, opts?: { addresses?: readonly NetworkAddress[] }): Promise<void>;
   /** The container's addresses on the network as observed now (bridge: after start). */
   addresses(container: ContainerNetRef, net: NetworkSpec): Promise<NetworkAddress[]>;
+  /**
+   * The container is gone from Docker (its delete): lets go of what the
+   * driver holds for it on `net` outside Docker, by `addresses` (kuryr: the
+   * ports Zun created deleted, user ports unbound, as Zun's
+   * `_cleanup_network_for_container`). Idempotent. Absent in drivers that
+   * hold nothing outside Docker (bridge).
+   */
+  release?(container: { readonly uuid: string }, net: NetworkSpec, opts: { addresses: readonly NetworkAddress[] }): Promise<void>;
   /** Removes the Docker network when no container uses it; false when it is still in use. */
   removeNetworkIfUnused(net: NetworkSpec): Promise<{ removed: boolean }>;
   /** The Docker networks of this driver on this host. */
