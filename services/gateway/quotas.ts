@@ -154,14 +154,29 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
     return projectUsage(listed, reservations, (id) => confirmed.get(id) ?? { kind: 'absent' });
   }
 
+  const unlimited = (limits: FullQuotaLimits) => Object.values(limits).every((l) => l < 0);
+
   async function reserve(who: Requester, projectId: string, containerId: string, usage: QuotaUsage, delta: FullUsage): Promise<void> {
+    // Outside the lock, at once: the defaults (quota_class) and the project's
+    // limits. A project with nothing limited counts and reserves nothing, so
+    // it takes no lock and appends nothing (as the decision below would
+    // conclude). Limits set meanwhile are no more racy than before: setting
+    // limits never took this lock.
+    const [limitsBase, quota] = await Promise.all([defaults(), loadQuota(projectId)]);
+    if (unlimited(projectLimits(limitsBase, quota.state.limits))) return;
     // One admission per project at a time in this gateway: concurrent creates
     // in one project would otherwise race each other on the quota fence.
-    return withProjectLock(projectId, () => reserveLocked(who, projectId, containerId, usage, delta));
+    return withProjectLock(projectId, () => reserveLocked(who, projectId, containerId, usage, delta, limitsBase));
   }
 
-  async function reserveLocked(who: Requester, projectId: string, containerId: string, usage: QuotaUsage, delta: FullUsage): Promise<void> {
-    const limitsBase = await defaults();
+  async function reserveLocked(
+    who: Requester,
+    projectId: string,
+    containerId: string,
+    usage: QuotaUsage,
+    delta: FullUsage,
+    limitsBase: FullQuotaLimits,
+  ): Promise<void> {
     // One reading of the clock per admission: the usage, the expiry and the envelope agree.
     const at = opts.now();
     const out = await executeCommand<QuotaState, ZunError>({
@@ -173,7 +188,7 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
       decide: async (state) => {
         const limits = projectLimits(limitsBase, state.limits);
         // Nothing is limited: nothing to count, nothing to reserve (and no need of the read model).
-        if (Object.values(limits).every((l) => l < 0)) return { events: [] };
+        if (unlimited(limits)) return { events: [] };
         const current = await usageOn(projectId, state, at);
         const overs = overQuota(limits, current, delta);
         if (overs.length > 0) {

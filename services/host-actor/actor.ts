@@ -12,11 +12,18 @@
  *   the worker dirty; any number of triggers while it runs collapse into one
  *   more pass. Triggers carry the key, never a payload: a pass re-reads the
  *   desired state and observes Docker afresh, so stale updates are never
- *   replayed;
+ *   replayed. The one thing read off a KV update is its sequence: an update
+ *   the worker has already seen (the read model echoing our own appends) is
+ *   dropped instead of costing a pass; so is the Docker event of a create or
+ *   start the worker's own pass made (reconciler.ts, `isEcho`);
  * - triggers: KV watch updates, Docker's event stream (label-filtered on this
  *   host), a periodic full resync, and retries a pass asks for (back-off);
+ *   a resync's pass is full (reconciler.ts, PassOptions);
  * - passes of different containers run in parallel, at most `concurrency` at
- *   once; passes of one container never overlap.
+ *   once; passes of one container never overlap. A pass waiting for a slot
+ *   that a desired change or a Docker event asked for goes before the
+ *   resync's passes, so a resync of many containers does not hold up a new
+ *   container or the record of an exit.
  *
  * Recovery: after a crash (kill -9) nothing is remembered. The first resync
  * lists the desired slice and the Docker containers with this host's labels,
@@ -46,7 +53,8 @@ import type { EventStore } from '../platform/eventstore.js';
 import type { Logger } from '../platform/log.js';
 import { DESIRED_BUCKET, desiredHostFilter, desiredKey } from '../platform/readmodels.js';
 import type { ContainerRuntime, EventSubscription } from './docker.js';
-import { createReconciler, failureBackoff, newWorkerMemory, type WorkerMemory } from './reconciler.js';
+import { createReconciler, failureBackoff, isEcho, newWorkerMemory, type WorkerMemory } from './reconciler.js';
+import { createImagePresence } from './images.js';
 import { createCapsuleReconciler, newCapsuleMemory, type CapsuleMemory } from './capsule-reconciler.js';
 import type { HostResources } from './resources.js';
 import { createHostRegistry, describeHost, readHostSettings, type HostRegistry } from './registry.js';
@@ -77,7 +85,7 @@ export interface HostActorOptions {
   readonly registration?: RegistrationOptions;
   /** How long a labelled container must stay undesired before it is removed (default: resyncMs). */
   readonly orphanGraceMs?: number;
-  /** Passes running at once across containers (default 8). */
+  /** Passes running at once across containers (default 16). */
   readonly concurrency?: number;
   /** Serve logs/top/stats/exec on the host's RPC subject (default true). */
   readonly rpc?: boolean;
@@ -107,6 +115,19 @@ type WorkerKind = 'container' | 'capsule';
 interface Worker {
   readonly kind: WorkerKind;
   pending: boolean;
+  /** The pending pass was asked for by a resync: a full one. */
+  full: boolean;
+  /** The pending pass was asked for by something other than the resync. */
+  urgent: boolean;
+  /** Set while this worker's pass waits in the resync queue for a slot. */
+  queued: (() => void) | null;
+  /**
+   * The highest read-model sequence that arrived while a pass was under way
+   * (0: none). Decided when the pass ends: news only if the pass did not get
+   * that far itself (it often did: the update is the echo of its own append,
+   * which can arrive before the append's acknowledgement is handled).
+   */
+  seenDuringPass: number;
   running: Promise<void> | null;
   timer: NodeJS.Timeout | undefined;
   mem: WorkerMemory;
@@ -134,6 +155,19 @@ export function containerOfKey(hostname: string, key: string): string | null {
 
 const workerKey = (kind: WorkerKind, uuid: string) => `${kind}:${uuid}`;
 
+/** The sequence of the freshest state a worker holds (0: none). */
+const lastOf = (w: Worker): number => (w.kind === 'container' ? w.mem.last?.seq : w.cmem.last?.seq) ?? 0;
+
+/** The aggregate sequence a desired entry was folded up to; undefined when it cannot be read (then it is news). */
+function seqOfEntry(e: KvWatchEntry): number | undefined {
+  try {
+    const seq = e.json<{ seq?: unknown }>().seq;
+    return typeof seq === 'number' ? seq : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function openDesiredBucket(nc: NatsConnection): Promise<KV> {
   const kvm = new Kvm(nc);
   try {
@@ -148,12 +182,16 @@ export function createHostActor(o: HostActorOptions): HostActor {
   const { hostname, runtime, store, clock } = o;
   const log = o.log.child({ component: 'host-actor', host: hostname });
   const resources = o.resources ?? null;
-  const reconciler = createReconciler({ hostname, store, runtime, log, clock, newId: o.newId, resources });
+  const images = createImagePresence(runtime, { now: () => clock().getTime() });
+  const reconciler = createReconciler({ hostname, store, runtime, log, clock, newId: o.newId, resources, images });
   const capsules = createCapsuleReconciler({
     hostname, store, runtime, log, clock, newId: o.newId, resources, ...(o.sandboxImage ? { sandboxImage: o.sandboxImage } : {}),
   });
   const workers = new Map<string, Worker>();
-  const concurrency = o.concurrency ?? 8;
+  // Twice a typical client's parallelism: a pass holds its slot through a slow
+  // Docker start, and the passes that follow it (the events it raised) must
+  // not wait for the next container's.
+  const concurrency = o.concurrency ?? 16;
   const graceMs = o.orphanGraceMs ?? o.resyncMs;
   let kv: KV | null = null;
   let stopping = false;
@@ -167,7 +205,9 @@ export function createHostActor(o: HostActorOptions): HostActor {
   let suspects: ReadonlyMap<string, number> = new Map();
   let capsuleSuspects: ReadonlyMap<string, number> = new Map();
   let active = 0;
+  /** Waiting passes: asked for by a change (urgent), and by the resync. */
   const slots: (() => void)[] = [];
+  const resyncSlots: (() => void)[] = [];
   const idleWaiters: (() => void)[] = [];
 
   const registry: HostRegistry | null =
@@ -193,15 +233,28 @@ export function createHostActor(o: HostActorOptions): HostActor {
         })()
       : null;
 
-  async function acquire(): Promise<void> {
+  async function acquire(w: Worker, background: boolean): Promise<void> {
     if (active < concurrency) {
       active++;
       return;
     }
-    await new Promise<void>((r) => slots.push(r));
+    await new Promise<void>((r) => {
+      if (!background) return slots.push(r);
+      w.queued = r;
+      resyncSlots.push(r);
+    });
+    w.queued = null;
+  }
+  /** An urgent trigger for a worker whose pass waits behind the resync's: move it up. */
+  function promote(w: Worker): void {
+    const i = w.queued ? resyncSlots.indexOf(w.queued) : -1;
+    if (i < 0) return;
+    resyncSlots.splice(i, 1);
+    slots.push(w.queued!);
+    w.queued = null;
   }
   function release(): void {
-    const next = slots.shift();
+    const next = slots.shift() ?? resyncSlots.shift();
     if (next) next();
     else active--;
   }
@@ -247,14 +300,14 @@ export function createHostActor(o: HostActorOptions): HostActor {
     w.timer.unref?.();
   }
 
-  async function passOnce(kind: WorkerKind, uuid: string, w: Worker, wlog: Logger): Promise<void> {
+  async function passOnce(kind: WorkerKind, uuid: string, w: Worker, wlog: Logger, full: boolean): Promise<void> {
     if (kind === 'container') {
       const state = freshest(await readDesired(uuid), w.mem.last);
       if (!state) {
         w.mem = newWorkerMemory();
         return;
       }
-      const out = await reconciler.pass(state, w.mem, wlog);
+      const out = await reconciler.pass(state, w.mem, wlog, { full });
       w.mem.last = out.state;
       if (out.retryInMs !== null) schedule(kind, uuid, w, out.retryInMs);
       return;
@@ -273,11 +326,15 @@ export function createHostActor(o: HostActorOptions): HostActor {
     const wlog = kind === 'container' ? log.child({ uuid }) : log.child({ capsule: uuid });
     while (w.pending && !stopping) {
       w.pending = false;
+      const full = w.full;
+      const background = !w.urgent;
+      w.full = false;
+      w.urgent = false;
       clearTimeout(w.timer);
       w.timer = undefined;
-      await acquire();
+      await acquire(w, background);
       try {
-        await passOnce(kind, uuid, w, wlog);
+        await passOnce(kind, uuid, w, wlog, full);
       } catch (err) {
         const failures = kind === 'container' ? ++w.mem.failures : ++w.cmem.failures;
         const delay = failureBackoff(failures);
@@ -285,24 +342,52 @@ export function createHostActor(o: HostActorOptions): HostActor {
         schedule(kind, uuid, w, delay);
       } finally {
         release();
+        if (w.seenDuringPass > lastOf(w)) w.pending = w.urgent = true;
+        w.seenDuringPass = 0;
       }
     }
   }
 
-  function trigger(uuid: string, kind: WorkerKind = 'container'): void {
+  /**
+   * Marks a worker dirty. `seenSeq`: the trigger is a read-model update of
+   * the aggregate at that sequence; dropped when the worker's state is
+   * already that fresh (it holds every event up to it: our own append,
+   * echoed). `full`: a resync asks (see PassOptions).
+   */
+  function trigger(uuid: string, kind: WorkerKind = 'container', o: { seenSeq?: number; full?: boolean } = {}): void {
     if (stopping) return;
     const key = workerKey(kind, uuid);
     let w = workers.get(key);
     if (!w) {
-      w = { kind, pending: false, running: null, timer: undefined, mem: newWorkerMemory(), cmem: newCapsuleMemory() };
+      w = {
+        kind, pending: false, full: false, urgent: false, queued: null, seenDuringPass: 0,
+        running: null, timer: undefined, mem: newWorkerMemory(), cmem: newCapsuleMemory(),
+      };
       workers.set(key, w);
     }
+    if (o.seenSeq !== undefined) {
+      if (lastOf(w) >= o.seenSeq) return;
+      if (w.running && !w.pending) {
+        w.seenDuringPass = Math.max(w.seenDuringPass, o.seenSeq);
+        return;
+      }
+    }
     w.pending = true;
-    if (w.running) return;
-    const worker = w;
+    if (o.full) w.full = true;
+    else {
+      w.urgent = true;
+      promote(w);
+    }
+    if (!w.running) spawn(kind, uuid, key, w);
+  }
+
+  function spawn(kind: WorkerKind, uuid: string, key: string, worker: Worker): void {
     worker.running = run(kind, uuid, worker).finally(() => {
       worker.running = null;
-      if (worker.pending && !stopping) trigger(uuid, kind);
+      // An update that came in after the loop's last look (see seenDuringPass).
+      if (worker.seenDuringPass > lastOf(worker)) worker.pending = worker.urgent = true;
+      worker.seenDuringPass = 0;
+      if (worker.pending && !stopping) spawn(kind, uuid, key, worker);
       else {
         // Forget work that is gone from the slice and has nothing scheduled.
         if (!worker.mem.last && !worker.cmem.last && worker.timer === undefined) workers.delete(key);
@@ -346,8 +431,9 @@ export function createHostActor(o: HostActorOptions): HostActor {
       else if (w?.kind === 'capsule') desiredCapsules.add(w.uuid);
     }
     const labelled = await runtime.list(hostname);
-    for (const uuid of desired) trigger(uuid, 'container');
-    for (const uuid of desiredCapsules) trigger(uuid, 'capsule');
+    reconciler.sawListing(labelled.map((c) => c.uuid));
+    for (const uuid of desired) trigger(uuid, 'container', { full: true });
+    for (const uuid of desiredCapsules) trigger(uuid, 'capsule', { full: true });
     const now = clock().getTime();
     // Containers of capsules belong to their capsule, never to the container orphan sweep.
     const hd = diffHost(desired, labelled.filter((c) => !c.capsuleUuid), suspects, now, graceMs);
@@ -391,9 +477,16 @@ export function createHostActor(o: HostActorOptions): HostActor {
   function subscribeEvents(): void {
     if (stopping) return;
     events = runtime.events(hostname, {
-      onEvent: (uuid, _action, capsuleUuid) => (capsuleUuid ? trigger(capsuleUuid, 'capsule') : trigger(uuid, 'container')),
+      onEvent: (uuid, action, capsuleUuid) => {
+        if (capsuleUuid) return trigger(capsuleUuid, 'capsule');
+        const w = workers.get(workerKey('container', uuid));
+        if (w && isEcho(w.mem, action, clock().getTime())) return;
+        trigger(uuid, 'container');
+      },
       onClose: (err) => {
         if (stopping) return;
+        // Echoes may never come now; the resync below observes everything.
+        for (const w of workers.values()) w.mem.echoes.clear();
         log.warn({ err: (err as Error)?.message ?? String(err) }, 'docker event stream lost; resubscribing');
         eventsRetry = setTimeout(() => {
           subscribeEvents();
@@ -410,7 +503,7 @@ export function createHostActor(o: HostActorOptions): HostActor {
         watch = await kv.watch({ key: desiredHostFilter(hostname) });
         for await (const e of watch) {
           const w = workOfKey(hostname, e.key);
-          if (w) trigger(w.uuid, w.kind);
+          if (w) trigger(w.uuid, w.kind, e.operation === 'PUT' ? { seenSeq: seqOfEntry(e) } : {});
         }
       } catch (err) {
         if (!stopping) log.warn({ err: (err as Error)?.message ?? String(err) }, 'desired watch failed');

@@ -5,9 +5,12 @@
  * Ownership is by labels, never by name: every container this service makes
  * carries `zun.managed=true`, `zun.host=<host>`, `zun.container.uuid=<uuid>`
  * (and `zun.capsule.uuid` for a capsule's containers). Lookups filter on the
- * host's labels, and every mutating call re-checks the labels of its target
+ * host's labels, and every mutating call checks the labels of its target
  * first, so a host actor never touches a container that is not its own, even
- * when several actors share one dockerd.
+ * when several actors share one dockerd. A container's labels cannot change
+ * after its create and Docker never reuses an id, so an id once seen with
+ * our labels (by an inspect, or made by our create) stays ours: the check is
+ * remembered per id and mutating calls on it skip the inspect.
  *
  * Docker container names are Zun's `zun-<uuid>`: uuids are unique, so the
  * name is a second guard against a duplicate create (a 409 on the name with
@@ -199,8 +202,13 @@ export interface EventHandlers {
 export interface ContainerRuntime {
   /** Containers with this host's labels, in any state. */
   list(host: string): Promise<RuntimeContainer[]>;
-  /** The container labelled with `uuid` on this host, inspected; null when there is none. */
-  find(host: string, uuid: string): Promise<DockerObservation | null>;
+  /**
+   * The container labelled with `uuid` on this host, inspected; null when
+   * there is none. `byName`: look only under its name `zun-<uuid>`, for a
+   * caller that knows no container of the uuid can exist under another one
+   * (the label lookup walks all of dockerd's containers).
+   */
+  find(host: string, uuid: string, opts?: { readonly byName?: boolean }): Promise<DockerObservation | null>;
   imagePresent(image: string): Promise<boolean>;
   pull(image: string): Promise<void>;
   /** Creates `zun-<uuid>` with our labels; adopts an existing one of ours (name conflict). Returns its id. */
@@ -413,6 +421,22 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     label: [`${LABELS.managed}=true`, `${LABELS.host}=${host}`, ...(uuid ? [`${LABELS.container}=${uuid}`] : [])],
   });
 
+  /**
+   * Docker ids seen carrying the labels of `<host>\0<uuid>` (see the module
+   * comment). Bounded: past the limit it starts over, which only costs
+   * inspects.
+   */
+  const verified = new Map<string, string>();
+  const VERIFIED_MAX = 10_000;
+  const ownerKey = (host: string, uuid: string) => `${host}\0${uuid}`;
+  function remember(dockerId: string, labels: Readonly<Record<string, string>> | null | undefined): void {
+    const uuid = labels?.[LABELS.container];
+    const host = labels?.[LABELS.host];
+    if (!uuid || !host || !isOurs(labels, host, uuid)) return;
+    if (verified.size >= VERIFIED_MAX) verified.clear();
+    verified.set(dockerId, ownerKey(host, uuid));
+  }
+
   async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
@@ -425,6 +449,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
   async function createOrAdopt(host: string, uuid: string, options: Docker.ContainerCreateOptions): Promise<string> {
     try {
       const c = await docker.createContainer(options);
+      remember(c.id, options.Labels);
       return c.id;
     } catch (err) {
       const e = toRuntimeError(err, `create ${containerName(uuid)}`);
@@ -433,18 +458,27 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
       if (!isOurs(info.Config?.Labels, host, uuid)) {
         throw new RuntimeError(RuntimeErrorCode.notOurs, `the name ${containerName(uuid)} is taken by a container not managed by ${host}`);
       }
+      remember(info.Id, info.Config?.Labels);
       return info.Id;
     }
   }
 
-  /** The container behind `ref`, after checking it is still ours. */
+  /** The container behind `ref`, inspected, after checking it is ours. */
   async function owned(ref: ContainerRef): Promise<{ c: Docker.Container; info: Docker.ContainerInspectInfo }> {
     const c = docker.getContainer(ref.dockerId);
     const info = await call(`inspect ${ref.dockerId}`, () => c.inspect());
     if (!isOurs(info.Config?.Labels, ref.host, ref.uuid)) {
       throw new RuntimeError(RuntimeErrorCode.notOurs, `container ${ref.dockerId} does not carry the labels of ${ref.uuid} on ${ref.host}`);
     }
+    remember(info.Id, info.Config?.Labels);
+    if (info.Id !== ref.dockerId) remember(ref.dockerId, info.Config?.Labels);
     return { c, info };
+  }
+
+  /** The container behind `ref` for a mutating call: checked to be ours, by an inspect unless already known. */
+  async function ownedTarget(ref: ContainerRef): Promise<Docker.Container> {
+    if (verified.get(ref.dockerId) === ownerKey(ref.host, ref.uuid)) return docker.getContainer(ref.dockerId);
+    return (await owned(ref)).c;
   }
 
   /** start/stop answer 304 when there is nothing to do: that is success. */
@@ -471,22 +505,28 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
         }));
     },
 
-    async find(host, uuid) {
+    async find(host, uuid, opts = {}) {
       // Fast path: every container we make is named zun-<uuid>, and an inspect
       // by name is O(1) where a filtered list walks all of dockerd's
       // containers under its lock. The list stays the authority when the name
       // is not ours or not there (renamed behind our back, or absent).
       try {
         const info = await docker.getContainer(containerName(uuid)).inspect();
-        if (isOurs(info.Config?.Labels, host, uuid)) return observationOf(info);
+        if (isOurs(info.Config?.Labels, host, uuid)) {
+          remember(info.Id, info.Config?.Labels);
+          return observationOf(info);
+        }
       } catch (err) {
         if ((err as DockerodeError)?.statusCode !== 404) throw toRuntimeError(err, `inspect ${containerName(uuid)}`);
+        if (opts.byName) return null;
       }
       const items = await call('list containers', () => docker.listContainers({ all: true, filters: labelFilter(host, uuid) }));
       const mine = items.filter((i) => isOurs(i.Labels, host, uuid)).sort((a, b) => b.Created - a.Created);
       for (const item of mine) {
         try {
-          return observationOf(await docker.getContainer(item.Id).inspect());
+          const info = await docker.getContainer(item.Id).inspect();
+          remember(info.Id, info.Config?.Labels);
+          return observationOf(info);
         } catch (err) {
           if ((err as DockerodeError)?.statusCode === 404) continue; // removed between list and inspect
           throw toRuntimeError(err, `inspect ${item.Id}`);
@@ -532,6 +572,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
         try {
           const info = await docker.getContainer(item.Id).inspect();
           const labels = info.Config?.Labels ?? {};
+          remember(info.Id, labels);
           const role = labels[LABELS.capsuleRole];
           out.push({
             dockerId: info.Id,
@@ -550,49 +591,53 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     },
 
     async start(ref) {
-      const { c } = await owned(ref);
+      const c = await ownedTarget(ref);
       await idempotent(`start ${ref.dockerId}`, () => c.start());
     },
     async stop(ref, t) {
-      const { c } = await owned(ref);
+      const c = await ownedTarget(ref);
       await idempotent(`stop ${ref.dockerId}`, () => c.stop({ t }));
     },
     async pause(ref) {
-      const { c } = await owned(ref);
+      const c = await ownedTarget(ref);
       await call(`pause ${ref.dockerId}`, () => c.pause());
     },
     async unpause(ref) {
-      const { c } = await owned(ref);
+      const c = await ownedTarget(ref);
       await call(`unpause ${ref.dockerId}`, () => c.unpause());
     },
     async kill(ref, signal) {
-      const { c } = await owned(ref);
+      const c = await ownedTarget(ref);
       await call(`kill ${ref.dockerId}`, () => c.kill({ signal }));
     },
     async restart(ref, t) {
-      const { c } = await owned(ref);
+      const c = await ownedTarget(ref);
       await call(`restart ${ref.dockerId}`, () => c.restart({ t }));
     },
     async remove(ref) {
       let target: Docker.Container;
       try {
-        target = (await owned(ref)).c;
+        target = await ownedTarget(ref);
       } catch (err) {
         if (err instanceof RuntimeError && err.code === RuntimeErrorCode.notFound) return;
         throw err;
       }
       try {
         await target.remove({ force: true, v: true });
+        verified.delete(ref.dockerId);
       } catch (err) {
         const e = toRuntimeError(err, `remove ${ref.dockerId}`);
-        if (e.code === RuntimeErrorCode.notFound) return;
+        if (e.code === RuntimeErrorCode.notFound) {
+          verified.delete(ref.dockerId);
+          return;
+        }
         // "removal already in progress" is a 409: done soon, the next look confirms.
         if (e.code === RuntimeErrorCode.conflict && /already in progress/i.test(e.message)) return;
         throw e;
       }
     },
     async update(ref, limits) {
-      const { c } = await owned(ref);
+      const c = await ownedTarget(ref);
       const memory = Math.round(limits.memoryMiB * MiB);
       await call(`update ${ref.dockerId}`, () => c.update({ Memory: memory, MemorySwap: 2 * memory, NanoCpus: Math.round(limits.cpu * 1e9) }));
     },

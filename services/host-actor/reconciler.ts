@@ -29,10 +29,10 @@
  *   network diff (domain/network-reconcile.ts) connects, disconnects and
  *   records addresses.
  */
-import { ensureImage as sharedEnsureImage } from './images.js';
-import type { ContainerObservation, ContainerSpec } from '../../events/index.js';
-import type { NetworkRef } from '../../events/network.js';
-import { desiredNets, observedNetworks, type ContainerState } from '../../domain/container.js';
+import { createImagePresence, ensureImage as sharedEnsureImage, type ImagePresence } from './images.js';
+import type { ContainerEvent, ContainerObservation, ContainerSpec, RecordedEvent } from '../../events/index.js';
+import type { NetworkAddress, NetworkRef } from '../../events/network.js';
+import { desiredNets, evolveContainer, observedNetworks, type ContainerState } from '../../domain/container.js';
 import { diffContainerNetworks, networksApply } from '../../domain/network-reconcile.js';
 import {
   completionOf,
@@ -40,7 +40,8 @@ import {
   type DockerAction,
   type DockerObservation,
 } from '../../domain/reconcile.js';
-import { executeContainerCommand } from '../platform/commands.js';
+import { decideContainer } from '../../domain/container-decider.js';
+import { ConcurrencyError, executeContainerCommand, toEnvelopes } from '../platform/commands.js';
 import type { EventStore } from '../platform/eventstore.js';
 import type { Logger } from '../platform/log.js';
 import { RuntimeError, RuntimeErrorCode, type ContainerRuntime } from './docker.js';
@@ -57,6 +58,27 @@ export interface ReconcilerDeps {
   readonly maxSteps?: number;
   /** Networks and volumes; without it, containers get Docker's default bridge and no mounts. */
   readonly resources?: HostResources | null;
+  /** Image presence, shared by the host's reconcilers (default: a cache of this reconciler's own). */
+  readonly images?: ImagePresence;
+  /**
+   * How often a full pass looks at the networks of a container whose log
+   * and Docker state did not change since they were last found in step
+   * (default 60 s). See PassOptions.
+   */
+  readonly networkRecheckMs?: number;
+}
+
+export interface PassOptions {
+  /**
+   * The periodic resync's pass. The network part is observed even when
+   * neither the log nor the container changed since it last converged, if
+   * that was `networkRecheckMs` ago or more: a network change made behind
+   * our back (docker network disconnect raises no container event) is found
+   * within that time plus one resync period. Other passes look at the
+   * networks only when the container or its log changed, which keeps a
+   * burst of Docker events from costing a network listing each.
+   */
+  readonly full?: boolean;
 }
 
 /** The resolved mounts of a container spec (mounts from before volumes were resolved are skipped). */
@@ -86,9 +108,66 @@ export interface WorkerMemory {
   lastStartAt: number | null;
   restartsSeen: number;
   crashLoop: number;
+  /**
+   * The network part converged for this `networkSyncKey` (Docker id, Docker
+   * state, log sequence), at `netSyncedAt` (ms): until one of them changes,
+   * a pass does not look at the container's networks again (see PassOptions).
+   */
+  netSynced: string | null;
+  netSyncedAt: number;
+  /**
+   * Docker events our own create or start will raise (action -> until when,
+   * ms): the pass that acts already knows what they say, so the worker drops
+   * them instead of running another pass (see `isEcho`). Set before the call
+   * (Docker may report the event before it answers), dropped if it fails.
+   */
+  echoes: Map<string, number>;
 }
 
-export const newWorkerMemory = (): WorkerMemory => ({ last: null, failures: 0, conflicts: 0, lastStartAt: null, restartsSeen: 0, crashLoop: 0 });
+export const newWorkerMemory = (): WorkerMemory => ({
+  last: null,
+  failures: 0,
+  conflicts: 0,
+  lastStartAt: null,
+  restartsSeen: 0,
+  crashLoop: 0,
+  netSynced: null,
+  netSyncedAt: 0,
+  echoes: new Map(),
+});
+
+/** How long an expected echo is waited for (Docker sends it within the call). */
+const ECHO_WINDOW_MS = 5_000;
+/** Docker event actions of the operations whose result the pass takes as observed (see `toldBy`). */
+const ECHO_ACTION: Partial<Record<DockerAction['type'], string>> = { create: 'create', start: 'start' };
+
+/**
+ * Whether a Docker event is the echo of our own create or start (consumed:
+ * the next event with that action is news again). Anything else (die, stop,
+ * pause, destroy, a start we did not make) is news.
+ */
+export function isEcho(mem: WorkerMemory, action: string, nowMs: number): boolean {
+  const until = mem.echoes.get(action);
+  if (until === undefined) return false;
+  mem.echoes.delete(action);
+  return nowMs <= until;
+}
+
+/**
+ * The container as Docker must show it right after `a` succeeded, when the
+ * answer says it (a create: created, with what we asked for; a start:
+ * running); null when only a fresh look can tell.
+ */
+function toldBy(a: DockerAction, dockerId: string | null, before: DockerObservation | null, s: ContainerState): DockerObservation | null {
+  if (a.type === 'create' && dockerId && s.spec) {
+    return { dockerId, state: 'created', exitCode: 0, oomKilled: false, image: a.image, cpu: s.spec.cpu, memoryMiB: s.spec.memory, generation: a.generation };
+  }
+  if (a.type === 'start' && before && before.dockerId === a.dockerId) return { ...before, state: 'running', exitCode: 0, oomKilled: false };
+  return null;
+}
+
+/** What the network part of a pass depends on besides the networks themselves. */
+const networkSyncKey = (s: ContainerState, d: DockerObservation) => `${d.dockerId}|${d.state}|${s.seq}`;
 
 export interface PassOutcome {
   readonly state: ContainerState;
@@ -108,17 +187,55 @@ type Performed = { ok: true; dockerId: string | null } | { ok: false; error: Run
 export function createReconciler(deps: ReconcilerDeps) {
   const { hostname, runtime, store, clock, newId } = deps;
   const maxSteps = deps.maxSteps ?? 12;
+  const networkRecheckMs = deps.networkRecheckMs ?? 60_000;
   const resources = deps.resources ?? null;
+  const images = deps.images ?? createImagePresence(runtime, { now: () => clock().getTime() });
+  /**
+   * Where a container of a uuid can be. Before the host's first listing
+   * (`sawListing`) anything may exist: `find` looks by name, then by labels.
+   * After it, a uuid the listing did not show and that this reconciler never
+   * created can only have a container under its own name (ours are only made
+   * here, always named zun-<uuid>), so a miss by name is enough; this spares
+   * new containers the label lookup, which walks all of dockerd's containers.
+   */
+  let listed: Set<string> | null = null;
+  const created = new Set<string>();
+  const byNameSuffices = (uuid: string) => listed !== null && !listed.has(uuid) && !created.has(uuid);
   const commandDeps = { store, newId, now: clock };
 
+  /**
+   * Appends an observation through the command path. First on the state we
+   * hold, without reading the log: decided by the machine on it and fenced
+   * on its sequence, so the append succeeds only if that state is the log's
+   * latest (the fence is the proof; nothing is trusted beyond it). Anything
+   * else (a fence failure, a rejection, a no-op decision, a duplicate) takes
+   * the ordinary path, which loads the aggregate and decides again; the
+   * command id is the same on both, so nothing is appended twice.
+   */
   async function record(state: ContainerState, observation: ContainerObservation, log: Logger): Promise<ContainerState> {
     const requestId = `req-${newId()}`;
-    const res = await executeContainerCommand(commandDeps, state.uuid, { type: 'RecordObservation', observation }, {
+    const command = { type: 'RecordObservation', observation } as const;
+    const ctx = {
       projectId: state.projectId ?? 'unknown',
       userId: state.userId ?? 'unknown',
       requestId,
       commandId: `${hostname}:${state.uuid}:${state.seq}:${observation.type}`,
-    });
+    };
+    const d = state.seq > 0 ? decideContainer(command, state) : null;
+    if (d && !('rejected' in d) && d.events.length > 0) {
+      const envelopes = toEnvelopes(commandDeps, 'container', state.uuid, d.events, ctx);
+      try {
+        const r = await store.append('container', state.uuid, envelopes, state.seq, ctx.commandId);
+        if (!r.duplicate) {
+          const next = envelopes.reduce((s, e, i) => evolveContainer(s, { ...e, seq: r.seqs[i]! } as RecordedEvent<ContainerEvent>), state);
+          log.info({ reqId: requestId, observation: observation.type, status: next.status, seq: next.seq, duplicate: false }, 'observed');
+          return next;
+        }
+      } catch (err) {
+        if (!(err instanceof ConcurrencyError)) throw err;
+      }
+    }
+    const res = await executeContainerCommand(commandDeps, state.uuid, command, ctx);
     if (res.ok) {
       log.info({ reqId: requestId, observation: observation.type, status: res.state.status, seq: res.state.seq, duplicate: res.duplicate }, 'observed');
     } else {
@@ -137,7 +254,18 @@ export function createReconciler(deps: ReconcilerDeps) {
           await ensureImage(a.image, a.pullPolicy, log);
           const binds = resources ? await resources.prepareMounts(uuid, mountsOf(state.spec)) : [];
           const endpoint = resources ? await resources.endpointFor(uuid, desiredNets(state)) : null;
-          const dockerId = await runtime.create({ host: hostname, uuid, spec: state.spec!, image: a.image, generation: a.generation, binds, endpoint });
+          created.add(uuid); // from here on a container may exist, renamed or not
+          const create = () => runtime.create({ host: hostname, uuid, spec: state.spec!, image: a.image, generation: a.generation, binds, endpoint });
+          let dockerId: string;
+          try {
+            dockerId = await create();
+          } catch (err) {
+            if (!(err instanceof RuntimeError && err.code === RuntimeErrorCode.imageNotFound)) throw err;
+            // The presence cache may have answered for an image removed since: ask Docker again, as the policy says.
+            images.forget(a.image);
+            await ensureImage(a.image, a.pullPolicy, log);
+            dockerId = await create();
+          }
           return { ok: true, dockerId };
         }
         case 'start':
@@ -182,28 +310,37 @@ export function createReconciler(deps: ReconcilerDeps) {
    * disconnect failures are retried with back-off (not recorded: a network
    * that cannot be joined does not make the container an Error).
    */
-  async function syncNetworks(initial: ContainerState, dockerId: string, log: Logger): Promise<{ state: ContainerState; retry: boolean }> {
+  async function syncNetworks(
+    initial: ContainerState,
+    dockerId: string,
+    log: Logger,
+    note: (s: ContainerState) => ContainerState,
+  ): Promise<{ state: ContainerState; retry: boolean }> {
     let state = initial;
     if (!resources?.network || !networksApply(state)) return { state, retry: false };
     // Containers from before networks (Docker's default bridge) have nothing to sync.
     const resolvedAtCreate = (state.spec?.nets ?? []).some((n) => n.resolved);
     if (!resolvedAtCreate && state.nets === undefined && Object.keys(observedNetworks(state)).length === 0) return { state, retry: false };
     const uuid = state.uuid;
+    // Docker is looked at again only after a connect or disconnect: a record changes the log, not Docker.
+    let connected: Map<string, NetworkAddress[]> | null = null;
     for (let step = 0; step < maxSteps; step++) {
       const known = [...knownNetworks(state), ...recordedRefs(state)];
-      const connected = await resources.connectedNetworks(dockerId, uuid, known);
+      connected ??= await resources.connectedNetworks(dockerId, uuid, known);
       const actions = diffContainerNetworks(state, connected);
       if (actions.length === 0) return { state, retry: false };
       for (const a of actions) {
         try {
           if (a.type === 'record') {
             const before = state.seq;
-            state = await record(state, a.observation, log);
+            state = note(await record(state, a.observation, log));
             if (state.seq === before) return { state, retry: false };
           } else if (a.type === 'connect') {
+            connected = null;
             await resources.connect({ dockerId, uuid }, a.net);
             log.info({ network: a.net.resolved?.id }, 'network connected');
           } else {
+            connected = null;
             await resources.disconnect({ dockerId, uuid }, a.network, known);
             log.info({ network: a.network }, 'network disconnected');
           }
@@ -222,7 +359,7 @@ export function createReconciler(deps: ReconcilerDeps) {
   }
 
   const ensureImage = (image: string, policy: Parameters<typeof sharedEnsureImage>[3], log: Logger) =>
-    sharedEnsureImage(runtime, hostname, image, policy, log);
+    sharedEnsureImage(runtime, hostname, image, policy, log, images);
 
   /** A failure changes the record only if the status or its reason would change. */
   function failureIsNews(state: ContainerState, reason: string): boolean {
@@ -233,32 +370,55 @@ export function createReconciler(deps: ReconcilerDeps) {
   /**
    * One pass. Throws only when Docker or the event store cannot be reached;
    * the worker then retries with back-off.
+   *
+   * Docker is observed (`find`) at the start of every round, except right
+   * after a create or start of ours succeeded: Docker's answer already says
+   * the state (created; running), so the next round diffs against that. It
+   * is never trusted further than the next Docker call: the start that
+   * follows a create fails (404, 409) if the container was meddled with,
+   * and a container that exits at once raises a Docker event, which runs
+   * another pass that observes it. `mem.last` follows every append, so the
+   * worker can tell the read model's echo of our own appends from news.
    */
-  async function pass(initial: ContainerState, mem: WorkerMemory, log: Logger): Promise<PassOutcome> {
+  async function pass(initial: ContainerState, mem: WorkerMemory, log: Logger, opts: PassOptions = {}): Promise<PassOutcome> {
     let state = initial;
     const uuid = state.uuid;
+    const note = (s: ContainerState): ContainerState => {
+      if (!mem.last || s.seq > mem.last.seq) mem.last = s;
+      return s;
+    };
+    /** What Docker told us about the container, when we need not ask it again (see above). */
+    let told: DockerObservation | null = null;
     rounds: for (let step = 0; step < maxSteps; step++) {
-      const docker: DockerObservation | null = await runtime.find(hostname, uuid);
+      const docker: DockerObservation | null = told ?? (await runtime.find(hostname, uuid, { byName: byNameSuffices(uuid) }));
+      told = null;
       const actions = diffContainer(state, docker);
       if (actions.length === 0) {
-        if (docker) {
-          const net = await syncNetworks(state, docker.dockerId, log);
+        const now = clock().getTime();
+        const stale = (d: DockerObservation) =>
+          mem.netSynced !== networkSyncKey(state, d) || (opts.full === true && now - mem.netSyncedAt >= networkRecheckMs);
+        if (docker && stale(docker)) {
+          mem.netSynced = null;
+          const net = await syncNetworks(state, docker.dockerId, log, note);
           state = net.state;
           if (net.retry) {
             mem.failures++;
             return { state, retryInMs: failureBackoff(mem.failures) };
           }
+          mem.netSynced = networkSyncKey(state, docker);
+          mem.netSyncedAt = now;
         }
         mem.failures = 0;
         mem.conflicts = 0;
         return { state, retryInMs: null };
       }
       for (const a of actions) {
+        told = null;
         if (a.type === 'record') {
           // The volumes go before the record that drops the container from this host's slice.
           if (a.observation.type === 'ContainerDeleted' && resources) await resources.releaseMounts(uuid, mountsOf(state.spec));
           const before = state.seq;
-          state = await record(state, a.observation, log);
+          state = note(await record(state, a.observation, log));
           if (state.seq === before) {
             // Rejected against the fresh log and nothing moved: the diff asks for something illegal.
             log.error({ observation: a.observation, status: state.status }, 'illegal observation; not retrying until the next change');
@@ -276,7 +436,14 @@ export function createReconciler(deps: ReconcilerDeps) {
           }
         }
         const t0 = clock().getTime();
-        const done = await perform(a, uuid, state, log);
+        const echo = ECHO_ACTION[a.type];
+        if (echo) mem.echoes.set(echo, t0 + ECHO_WINDOW_MS);
+        let done: Performed | undefined;
+        try {
+          done = await perform(a, uuid, state, log);
+        } finally {
+          if (echo && !done?.ok) mem.echoes.delete(echo);
+        }
         if (!done.ok) {
           const e = done.error;
           log.warn({ action: a.type, code: e.code, err: e.message }, 'docker operation failed');
@@ -286,7 +453,7 @@ export function createReconciler(deps: ReconcilerDeps) {
           mem.failures++;
           if (a.type === 'update') return { state, retryInMs: failureBackoff(mem.failures) };
           if (failureIsNews(state, e.message)) {
-            state = await record(state, { type: 'ContainerOperationFailed', data: { operation: a.type, reason: e.message } }, log);
+            state = note(await record(state, { type: 'ContainerOperationFailed', data: { operation: a.type, reason: e.message } }, log));
           }
           return { state, retryInMs: failureBackoff(mem.failures) };
         }
@@ -298,14 +465,21 @@ export function createReconciler(deps: ReconcilerDeps) {
           mem.restartsSeen = state.observed.restartCount;
         }
         const completion = completionOf(a, done.dockerId);
-        if (completion) state = await record(state, completion, log);
+        if (completion) state = note(await record(state, completion, log));
+        told = toldBy(a, done.dockerId, docker, state);
       }
     }
     log.warn({ steps: maxSteps, status: state.status }, 'not converged within the step limit; retrying');
     return { state, retryInMs: 1_000 };
   }
 
-  return { pass };
+  return {
+    pass,
+    /** The uuids of this host's labelled containers, as listed once the reconciler's host is running (see `byNameSuffices`). */
+    sawListing(uuids: Iterable<string>): void {
+      listed ??= new Set(uuids);
+    },
+  };
 }
 
 export type Reconciler = ReturnType<typeof createReconciler>;
