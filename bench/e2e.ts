@@ -7,8 +7,16 @@
  * "Observed Running" is the moment the ContainerStarted event for the
  * container is published on the stream (a core NATS subscription on the
  * events' subjects sees it), i.e. when the API would first say Running.
+ *
+ * Diagnostics (not part of the targets): how busy the machine's CPUs were
+ * during each phase (/proc/stat), and the CPU time per container of each of
+ * the system's processes and of dockerd+containerd (/proc/<pid>/stat), read
+ * around the measured phases. On this 2-core machine both phases are
+ * CPU-bound, so every CPU millisecond the system spends per container shows
+ * up about concurrency/cores times in the latency.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
 import Docker from 'dockerode';
 import { connect } from '@nats-io/transport-node';
 import { parseAggregateSubject } from '../events/index.js';
@@ -33,6 +41,9 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     Labels: { [benchLabel]: 'baseline' },
   });
   progress(`baseline: ${n} x dockerode create+start at concurrency ${concurrency}`);
+  const dockerPids = [...pidsOf('dockerd'), ...pidsOf('containerd')];
+  const baseCpu0 = cpuOf(dockerPids);
+  const baseBusy = busyMeter();
   const baseline = await runConcurrent(n, concurrency, async (i) => {
     const c = await docker.createContainer({
       Image: IMAGE,
@@ -42,6 +53,8 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     });
     await c.start();
   });
+  const baselineBusy = baseBusy();
+  const baselineDockerCpu = (cpuOf(dockerPids) - baseCpu0) / n;
   await removeLabelled(docker, benchLabel);
   await network.remove().catch(() => {});
 
@@ -83,7 +96,14 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     await createAndWait(cluster.gatewayUrl, headers, started, early, failed, 'warmup');
 
     progress(`ours: ${n} x POST /v1/containers?run=true at concurrency ${concurrency}, until ContainerStarted`);
+    const procs: Record<string, number[]> = { dockerd: dockerPids, nats: cluster.nats.pid ? [cluster.nats.pid] : [] };
+    for (const [name, svc] of cluster.services) if (svc.pid) procs[name.split(':')[0]!.replace('-', '_')] = [svc.pid];
+    const cpu0 = Object.fromEntries(Object.entries(procs).map(([k, pids]) => [k, cpuOf(pids)]));
+    const oursBusy = busyMeter();
     const ours = await runConcurrent(n, concurrency, (i) => createAndWait(cluster.gatewayUrl, headers, started, early, failed, `bench-${i}`));
+    const oursBusyPct = oursBusy();
+    // CPU per container: the measured phase, not what follows it (the last passes' network records, the next resync).
+    const cpu = Object.fromEntries(Object.entries(procs).map(([k, pids]) => [`cpu_${k}_ms_per_container`, (cpuOf(pids) - cpu0[k]!) / n]));
     sub.unsubscribe();
     await nc.close();
 
@@ -102,12 +122,18 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         ours_p99_ms: pct(ours.latencies, 99),
         total_time_ratio: ratio,
         added_p50_ms: added,
+        baseline_cpu_busy_pct: baselineBusy,
+        ours_cpu_busy_pct: oursBusyPct,
+        baseline_cpu_dockerd_ms_per_container: baselineDockerCpu,
+        ...cpu,
       },
       targets: [
         { metric: 'total_time_ratio', op: '<=', value: 1.3 },
         { metric: 'added_p50_ms', op: '<=', value: 50 },
       ],
-      notes: 'baseline = dockerode create+start with the same image, command, Init, memory and CPU limits, on a user-defined bridge network like the project network the host actor attaches; ours = gateway POST ?run=true until ContainerStarted is on the stream.',
+      notes:
+        'baseline = dockerode create+start with the same image, command, Init, memory and CPU limits, on a user-defined bridge network like the project network the host actor attaches; ours = gateway POST ?run=true until ContainerStarted is on the stream. ' +
+        'cpu_*: CPU time per container of each process during the measured phase (dockerd = dockerd + containerd); *_cpu_busy_pct: the whole machine, all processes (other users included).',
     };
   } finally {
     await cluster.stop();
@@ -164,6 +190,52 @@ async function runConcurrent(n: number, concurrency: number, job: (i: number) =>
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+}
+
+/** Pids whose command starts with `name` (dockerd, containerd): read-only, for CPU accounting. */
+function pidsOf(name: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const argv0 = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0')[0] ?? '';
+      if (argv0 === name || argv0.endsWith(`/${name}`)) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** User + system CPU time of the processes, in ms (0 for those gone or unreadable). */
+function cpuOf(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** Starts measuring how busy all CPUs are; the returned function gives the busy percentage since. */
+function busyMeter(): () => number {
+  const read = () => {
+    try {
+      const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+      return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
+    } catch {
+      return { idle: 0, total: 0 };
+    }
+  };
+  const a = read();
+  return () => {
+    const b = read();
+    return b.total > a.total ? 100 * (1 - (b.idle - a.idle) / (b.total - a.total)) : NaN;
+  };
 }
 
 async function removeLabelled(docker: Docker, label: string) {
