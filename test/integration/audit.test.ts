@@ -12,14 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { envelope, type EventEnvelope } from '../../events/index.js';
+import { decodeEvent, envelope, type EventEnvelope } from '../../events/index.js';
 import { connectNats, type NatsConnection } from '../../services/platform/nats.js';
 import { ensureStream } from '../../services/platform/stream.js';
 import { createJetStreamEventStore } from '../../services/platform/jetstream-eventstore.js';
 import { createAuditReader, verifyFile } from '../../services/audit/reader.js';
 import { startAuditSubscriber } from '../../services/audit/subscriber.js';
 import { createLogger } from '../../services/platform/log.js';
-import type { AuditEntry } from '../../services/audit/chain.js';
+import { auditedEvent, type AuditEntry } from '../../services/audit/chain.js';
 import { AUDIT_FILE_NAME } from '../../services/audit/paths.js';
 import { spawnService, waitFor, type ServiceProcess } from '../support/cluster.js';
 import { startNats, type NatsServer } from '../support/servers.js';
@@ -132,7 +132,7 @@ describe('audit subscriber', () => {
         expect(e.malformed!.subject).toBe('zun.evt.container.junk');
         expect(Buffer.from(e.malformed!.body, 'base64').toString()).toBe(m.string());
       } else {
-        expect(e.event).toEqual(JSON.parse(m.string()));
+        expect(e.event).toEqual(auditedEvent(decodeEvent(m.data, m.seq)));
       }
     }
     expect(entries.filter((e) => e.event === null).map((e) => e.streamSeq)).toEqual([1002, 2503]);
