@@ -308,6 +308,15 @@ export function createHostResources(deps: HostResourcesDeps): HostResources {
     async connectedNetworks(dockerId, uuid, known) {
       const out = new Map<string, NetworkAddress[]>();
       if (!network) return out;
+      const refOf = (id: string) => known.find((r) => specOf(r).id === id);
+      if (network.observe) {
+        const seen = await network.observe({ dockerId, uuid }, (id) => {
+          const ref = refOf(id);
+          return ref ? specOf(ref) : { id, name: id, projectId: '' };
+        });
+        for (const [id, addrs] of seen) out.set(refOf(id)?.id ?? id, addrs);
+        return out;
+      }
       for (const n of await network.listNetworks()) {
         if (!n.containers.includes(dockerId)) continue;
         const ref = known.find((r) => specOf(r).id === n.networkId);

@@ -75,6 +75,8 @@ export function bridgeNetworkName(netId: string, host: string): string {
 }
 
 export const INHIBIT_IPV4_OPTION = 'com.docker.network.bridge.inhibit_ipv4';
+/** How long a found network is trusted without asking Docker again. */
+const FIND_TTL_MS = 5_000;
 
 interface DockerNetworkSummary {
   Id: string;
@@ -125,11 +127,24 @@ export function createBridgeNetworkDriver({
     n.Labels?.[NETWORK_LABELS.host] === host &&
     (netId === undefined || n.Labels?.[NETWORK_LABELS.network] === netId);
 
+  /**
+   * Found networks, for FIND_TTL_MS: every container create and address
+   * read looks its network up, and a burst of creates on one network would
+   * list Docker's networks each time. Only hits are kept; removal here drops
+   * the entry, and a network removed behind our back is missed for at most
+   * the TTL (the create then fails and is retried).
+   */
+  const found = new Map<string, { n: DockerNetworkSummary; at: number }>();
   async function find(net: NetworkSpec): Promise<DockerNetworkSummary | null> {
-    const found = (await docker.listNetworks({
+    const hit = found.get(net.id);
+    if (hit && Date.now() - hit.at < FIND_TTL_MS) return hit.n;
+    const list = (await docker.listNetworks({
       filters: { label: [`${NETWORK_LABELS.network}=${net.id}`, `${NETWORK_LABELS.host}=${host}`] },
     })) as DockerNetworkSummary[];
-    return found.find((n) => isOurs(n, net.id)) ?? null;
+    const n = list.find((x) => isOurs(x, net.id)) ?? null;
+    if (n) found.set(net.id, { n, at: Date.now() });
+    else found.delete(net.id);
+    return n;
   }
 
   async function inspectByName(name: string): Promise<DockerNetworkSummary | null> {
@@ -279,6 +294,31 @@ export function createBridgeNetworkDriver({
       });
     },
 
+    async observe(container, specOf) {
+      const out = new Map<string, NetworkAddress[]>();
+      const nets = await containerNetworks(container.dockerId);
+      if (nets === null) return out;
+      let ours: Map<string, DockerNetworkSummary> | null = null;
+      for (const entry of Object.values(nets)) {
+        // Only active endpoints, as a network's Containers lists them (a stopped container has none).
+        if (!entry.EndpointID || !entry.NetworkID) continue;
+        // Docker network ids are never reused: a network once found with our labels stays ours.
+        let n = [...found.values()].map((f) => f.n).find((x) => x.Id === entry.NetworkID) ?? null;
+        if (!n) {
+          ours ??= new Map(
+            ((await docker.listNetworks({ filters: { label: [`${NETWORK_LABELS.managed}=true`, `${NETWORK_LABELS.host}=${host}`] } })) as DockerNetworkSummary[])
+              .filter((x) => isOurs(x))
+              .map((x) => [x.Id, x]),
+          );
+          n = ours.get(entry.NetworkID) ?? null;
+        }
+        const netId = n?.Labels?.[NETWORK_LABELS.network];
+        if (!n || !netId) continue;
+        out.set(netId, addressesFrom(entry, specOf(netId)));
+      }
+      return out;
+    },
+
     async addresses(container, net) {
       const existing = await find(net);
       if (!existing) return [];
@@ -288,12 +328,14 @@ export function createBridgeNetworkDriver({
 
     removeNetworkIfUnused(net) {
       return withLock(net.id, async () => {
+        found.delete(net.id);
         const existing = await find(net);
         if (!existing) return { removed: true };
         const full = (await docker.getNetwork(existing.Id).inspect()) as DockerNetworkSummary;
         if (!isOurs(full, net.id)) throw new NetworkError(NetworkErrorCode.notOurs, `network ${existing.Id} lost our labels`);
         if (Object.keys(full.Containers ?? {}).length > 0) return { removed: false };
         try {
+          found.delete(net.id);
           await docker.getNetwork(existing.Id).remove();
         } catch (e) {
           const status = dockerStatus(e);

@@ -107,6 +107,13 @@ export interface NetworkDriver {
    * hold nothing outside Docker (bridge).
    */
   release?(container: { readonly uuid: string }, net: NetworkSpec, opts: { addresses: readonly NetworkAddress[] }): Promise<void>;
+  /**
+   * The container's networks of this driver with an active endpoint, and
+   * their addresses, as one read (bridge: one container inspect), keyed by
+   * the driver's network id; `specOf` gives the spec of an id. Optional: the
+   * caller falls back to listNetworks + addresses.
+   */
+  observe?(container: ContainerNetRef, specOf: (networkId: string) => NetworkSpec): Promise<Map<string, NetworkAddress[]>>;
   /** Removes the Docker network when no container uses it; false when it is still in use. */
   removeNetworkIfUnused(net: NetworkSpec): Promise<{ removed: boolean }>;
   /** The Docker networks of this driver on this host. */
