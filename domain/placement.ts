@@ -209,6 +209,7 @@ export function requestFromCapsule(s: CapsuleState): PlacementRequest {
     hints: {},
     runtime: null,
     requestedHost: null,
+    volumeHost: spec.volumeHost ?? null,
   };
 }
 

@@ -49,6 +49,8 @@ export interface CapsuleSpec {
   readonly volumes: readonly CapsuleVolumeSpec[];
   /** The sandbox's networks, resolved by the gateway (the project's default network). Absent in older events. */
   readonly nets?: readonly NetRequest[];
+  /** Set by the gateway: the host holding the existing local-block volumes it mounts (see ContainerSpec.volumeHost). */
+  readonly volumeHost?: string;
 }
 
 type E<T extends string, D> = DomainEvent<T, D>;

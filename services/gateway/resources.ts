@@ -433,7 +433,7 @@ export function createResourceService(deps: ResourceServiceDeps) {
    * homeHost): placement must put it there. 400 when they live on different
    * hosts, or when the admin's requested host is another one.
    */
-  async function volumeHostOf(c: Caller, spec: ContainerSpec): Promise<string | null> {
+  async function volumeHostOf(c: Caller, spec: Pick<ContainerSpec, 'mounts' | 'requestedHost'>): Promise<string | null> {
     const homes = new Map<string, string>();
     for (const m of spec.mounts) {
       if (m.type === 'bind' || m.source === undefined) continue;
@@ -497,8 +497,12 @@ export function createResourceService(deps: ResourceServiceDeps) {
 
     /** A capsule's volumes (created or reserved, for the capsule), member uuids and default network. */
     async resolveCapsuleSpec(c: Caller, uuid: string, spec: CapsuleSpec): Promise<CapsuleSpec> {
-      // Checks first (unknown or busy volumes), so that a refusal appends nothing.
+      // Checks first (unknown or busy volumes, volumes of two hosts), so that a refusal appends nothing.
       for (const v of spec.volumes) if (v.volumeId) await checkMount(c, { type: 'volume', source: v.volumeId, destination: v.name });
+      const volumeHost = await volumeHostOf(c, {
+        mounts: spec.volumes.filter((v) => v.volumeId).map((v) => ({ type: 'volume' as const, source: v.volumeId!, destination: v.name })),
+        requestedHost: null,
+      });
       const volumes = [];
       for (const v of spec.volumes) {
         if (v.volumeId) {
@@ -519,6 +523,7 @@ export function createResourceService(deps: ResourceServiceDeps) {
         containers: spec.containers.map(withUuid),
         initContainers: spec.initContainers.map(withUuid),
         nets: [await resolveNet(c, {})],
+        ...(volumeHost ? { volumeHost } : {}),
       };
     },
 

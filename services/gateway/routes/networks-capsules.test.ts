@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../../events/index.js';
 import { defaultNetworkId, namedVolumeId } from '../../resources/ids.js';
 import { harness, zunError, type Harness } from '../test-harness.js';
+import { executeVolumeCommand } from '../../resources/commands.js';
 
 const MEMBER = { 'x-project-id': 'p-blue', 'x-user-id': 'u-ann', 'x-roles': 'member' };
 const types = (events: RecordedEvent[]) => events.map((e) => `${e.aggregateKind}:${e.type}`);
@@ -224,6 +225,39 @@ const TEMPLATE = {
     volumes: [{ name: 'work', cinder: { size: 1, autoRemove: true } }],
   },
 };
+
+describe('volume locality', () => {
+  it('a container or capsule mounting a local volume is pinned to the host holding its data; another host asked for is a 400', async () => {
+    const h = harness();
+    const first = await h.create({ image: 'cirros', mounts: [{ source: 'data', destination: '/d' }] });
+    const vol = namedVolumeId('default', 'data');
+    // The host actor of h9 attached it (local-block: the data is on h9's disk); then the container went.
+    const ctx = { projectId: 'default', userId: 'host:h9', requestId: 'req-attach', commandId: 'attach-1' };
+    const deps = { store: h.store, newId: () => 'e-1', now: () => new Date('2026-11-25T00:00:00Z') };
+    expect((await executeVolumeCommand(deps, vol, { type: 'AttachVolume', host: 'h9', consumer: first, hostLocal: true }, ctx)).ok).toBe(true);
+    expect((await h.req('DELETE', `/v1/containers/${first}?force=true`, { version: '1.40' })).statusCode).toBe(204);
+    expect(await h.status(first)).toBe('Deleted'); // never placed: deleted at once
+    await executeVolumeCommand(deps, vol, { type: 'DetachVolume', host: 'h9', consumer: first }, { ...ctx, commandId: 'detach-1' });
+
+    const before = h.count();
+    const elsewhere = await h.req('POST', '/v1/containers', { version: '1.40', body: { image: 'cirros', host: 'h1', mounts: [{ source: 'data', destination: '/d' }] } });
+    expect(elsewhere.statusCode).toBe(400);
+    expect(zunError(elsewhere).title).toContain('live on host h9, not on the requested host h1');
+    expect(h.count()).toBe(before);
+
+    const second = await h.create({ image: 'cirros', mounts: [{ source: 'data', destination: '/d' }] });
+    const spec = (uuid: string) => ((h.events().then((es) => es.find((e) => e.aggregateId === uuid && e.type.endsWith('CreateRequested'))!.data)) as Promise<{ spec: { volumeHost?: string } }>);
+    expect((await spec(second)).spec.volumeHost).toBe('h9');
+    expect((await h.req('DELETE', `/v1/containers/${second}?force=true`, { version: '1.40' })).statusCode).toBe(204);
+
+    const cap = await h.req('POST', '/v1/capsules', {
+      version: '1.40',
+      body: { template: { ...TEMPLATE, metadata: { name: 'local' }, spec: { ...TEMPLATE.spec, volumes: [{ name: 'work', cinder: { volumeID: vol } }] } } },
+    });
+    expect(cap.statusCode, cap.body).toBe(202);
+    expect((await spec(cap.json().uuid)).spec.volumeHost).toBe('h9');
+  });
+});
 
 describe('capsules', () => {
   it('create (object or JSON string): 202, Location, the view; member uuids, the volume and the default network resolved', async () => {
