@@ -30,9 +30,9 @@
  *   records addresses.
  */
 import { createImagePresence, ensureImage as sharedEnsureImage, type ImagePresence } from './images.js';
-import type { ContainerEvent, ContainerObservation, ContainerSpec, RecordedEvent } from '../../events/index.js';
+import type { ContainerObservation, ContainerSpec } from '../../events/index.js';
 import type { NetworkAddress, NetworkRef } from '../../events/network.js';
-import { desiredNets, evolveContainer, observedNetworks, type ContainerState } from '../../domain/container.js';
+import { desiredNets, observedNetworks, type ContainerState } from '../../domain/container.js';
 import { diffContainerNetworks, networksApply } from '../../domain/network-reconcile.js';
 import {
   completionOf,
@@ -40,8 +40,7 @@ import {
   type DockerAction,
   type DockerObservation,
 } from '../../domain/reconcile.js';
-import { decideContainer } from '../../domain/container-decider.js';
-import { ConcurrencyError, executeContainerCommand, toEnvelopes } from '../platform/commands.js';
+import { executeContainerCommand } from '../platform/commands.js';
 import type { EventStore } from '../platform/eventstore.js';
 import type { Logger } from '../platform/log.js';
 import { RuntimeError, RuntimeErrorCode, type ContainerRuntime } from './docker.js';
@@ -204,38 +203,19 @@ export function createReconciler(deps: ReconcilerDeps) {
   const commandDeps = { store, newId, now: clock };
 
   /**
-   * Appends an observation through the command path. First on the state we
-   * hold, without reading the log: decided by the machine on it and fenced
-   * on its sequence, so the append succeeds only if that state is the log's
-   * latest (the fence is the proof; nothing is trusted beyond it). Anything
-   * else (a fence failure, a rejection, a no-op decision, a duplicate) takes
-   * the ordinary path, which loads the aggregate and decides again; the
-   * command id is the same on both, so nothing is appended twice.
+   * Appends an observation through the command path, first on the state we
+   * hold without reading the log (executeOn's `from`: fenced on its
+   * sequence, so it lands only if that state is the log's latest).
    */
   async function record(state: ContainerState, observation: ContainerObservation, log: Logger): Promise<ContainerState> {
     const requestId = `req-${newId()}`;
-    const command = { type: 'RecordObservation', observation } as const;
     const ctx = {
       projectId: state.projectId ?? 'unknown',
       userId: state.userId ?? 'unknown',
       requestId,
       commandId: `${hostname}:${state.uuid}:${state.seq}:${observation.type}`,
     };
-    const d = state.seq > 0 ? decideContainer(command, state) : null;
-    if (d && !('rejected' in d) && d.events.length > 0) {
-      const envelopes = toEnvelopes(commandDeps, 'container', state.uuid, d.events, ctx);
-      try {
-        const r = await store.append('container', state.uuid, envelopes, state.seq, ctx.commandId);
-        if (!r.duplicate) {
-          const next = envelopes.reduce((s, e, i) => evolveContainer(s, { ...e, seq: r.seqs[i]! } as RecordedEvent<ContainerEvent>), state);
-          log.info({ reqId: requestId, observation: observation.type, status: next.status, seq: next.seq, duplicate: false }, 'observed');
-          return next;
-        }
-      } catch (err) {
-        if (!(err instanceof ConcurrencyError)) throw err;
-      }
-    }
-    const res = await executeContainerCommand(commandDeps, state.uuid, command, ctx);
+    const res = await executeContainerCommand(commandDeps, state.uuid, { type: 'RecordObservation', observation }, ctx, { from: state });
     if (res.ok) {
       log.info({ reqId: requestId, observation: observation.type, status: res.state.status, seq: res.state.seq, duplicate: res.duplicate }, 'observed');
     } else {

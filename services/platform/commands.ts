@@ -77,6 +77,14 @@ export interface AggregateDef<S extends { readonly seq: number }, E extends Doma
  * adds the fold, the envelopes and the resulting state. `decide` sees the
  * freshly folded state on every attempt. A decision with no events appends
  * nothing and succeeds.
+ *
+ * `from`: a state the caller believes is the log's latest (a writer that
+ * folds its own appends, like the host actor). The first attempt decides on
+ * it without reading the log, fenced on its sequence, so it lands only if
+ * that state is indeed the latest. Anything else (a fence failure, a
+ * rejection or a no-op decision that a stale state may explain, a
+ * duplicate) goes the ordinary way; the command id is the same on both, so
+ * nothing is appended twice.
  */
 export async function executeOn<S extends { readonly seq: number }, E extends DomainEvent, R>(
   def: AggregateDef<S, E>,
@@ -84,7 +92,24 @@ export async function executeOn<S extends { readonly seq: number }, E extends Do
   id: string,
   decide: (s: S) => { readonly events: readonly E[] } | { readonly rejected: R },
   ctx: CommandContext,
+  opts: { readonly from?: S } = {},
 ): Promise<CommandResult<S, R>> {
+  const from = opts.from;
+  if (from && from.seq > 0) {
+    const d = decide(from);
+    if (!('rejected' in d) && d.events.length > 0) {
+      const envelopes = toEnvelopes(deps, def.kind, id, d.events, ctx);
+      try {
+        const r = await deps.store.append(def.kind, id, envelopes, from.seq, ctx.commandId ?? ctx.requestId);
+        if (!r.duplicate) {
+          const appended = envelopes.map((e, i) => ({ ...e, seq: r.seqs[i]! }) as RecordedEvent);
+          return { ok: true, state: appended.reduce((s, e) => def.evolve(s, e as RecordedEvent<E>), from), appended, duplicate: false };
+        }
+      } catch (err) {
+        if (!(err instanceof ConcurrencyError)) throw err;
+      }
+    }
+  }
   const load = async () => ((await deps.store.load(def.kind, id)) as RecordedEvent<E>[]).reduce(def.evolve, def.initial(id));
   const out = await executeCommand<S, R>({
     store: deps.store,
@@ -126,8 +151,9 @@ export function executeContainerCommand(
   uuid: string,
   command: ContainerCommand,
   ctx: CommandContext,
+  opts: { readonly from?: ContainerState } = {},
 ): Promise<CommandResult<ContainerState, ContainerRejection>> {
-  return executeOn(containerAggregate, deps, uuid, (s) => decideContainer(command, s), ctx);
+  return executeOn(containerAggregate, deps, uuid, (s) => decideContainer(command, s), ctx, opts);
 }
 
 export function executeCapsuleCommand(
