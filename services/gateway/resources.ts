@@ -272,7 +272,8 @@ export function createResourceService(deps: ResourceServiceDeps) {
    * addresses as the fixed IPs, bound to `consumer` on commit (fenced on the
    * network, so two containers cannot both take it).
    */
-  async function preparePort(c: Caller, n: NetRequest, consumer: string | null): Promise<{ id: string; commit: (consumer?: string) => Promise<NetRequest> }> {
+  async function preparePort(c: Caller, n: NetRequest, consumer: string | null): Promise<{ id: string; commit: () => Promise<NetRequest> }> {
+    if (consumer === null) throw new InvalidValue(`Port ${n.port} can only be given to a container.`);
     if (n.network !== undefined) throw new InvalidValue('A nets entry names a network or a port, not both.');
     if (n.v4FixedIp !== undefined || n.v6FixedIp !== undefined) throw new InvalidValue(`The addresses of port ${n.port} are the port's; do not give fixed IPs with it.`);
     const { network, port } = await findPort(c, n.port!);
@@ -282,9 +283,8 @@ export function createResourceService(deps: ResourceServiceDeps) {
     const ref: NetworkRef = { ...networkRefOf(network), port: port.id };
     return {
       id: ref.id,
-      commit: async (bindTo = consumer ?? undefined) => {
-        if (!bindTo) throw new Error('a port needs its consumer to be bound');
-        await bindPort(c, network, port.id, bindTo);
+      commit: async () => {
+        await bindPort(c, network, port.id, consumer);
         return { port: port.id, network: ref.id, ...(v4 ? { v4FixedIp: v4 } : {}), ...(v6 ? { v6FixedIp: v6 } : {}), resolved: ref };
       },
     };
@@ -313,7 +313,7 @@ export function createResourceService(deps: ResourceServiceDeps) {
     n: NetRequest,
     projectId = c.auth.projectId,
     consumer: string | null = null,
-  ): Promise<{ id: string; commit: (consumer?: string) => Promise<NetRequest> }> {
+  ): Promise<{ id: string; commit: () => Promise<NetRequest> }> {
     if (n.port !== undefined) return preparePort(c, n, consumer);
     if (n.network !== undefined && n.network !== DEFAULT_NETWORK_NAME) {
       const s = await findNetwork(c, n.network, projectId);
