@@ -33,6 +33,8 @@ import { startCluster, waitFor, type Cluster } from '../support/cluster.js';
 import { startLibnetworkPlugin, type LibnetworkPlugin } from '../support/libnetwork-plugin.js';
 import { startNeutronStub, type NeutronStub } from '../support/neutron-stub.js';
 import { dockerAvailable } from '../support/servers.js';
+import { zunApi } from '../support/zun-api.js';
+import { dockerExec } from '../support/docker-exec.js';
 import { KURYR_DEVICE_OWNER } from '../../services/host-actor/network/kuryr.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -42,7 +44,6 @@ const PLUGIN = `kuryrtest${process.pid}`;
 const LINK_PREFIX = `kt${(process.pid % 36 ** 4).toString(36)}`;
 const STATE = mkdtempSync(join(tmpdir(), 'zun-kuryr-actor-'));
 const TOKEN = 'recorded-token';
-const H = { 'Content-Type': 'application/json', Accept: 'application/json', 'OpenStack-API-Version': 'container 1.40' };
 // test/fixtures/neutron/networks-list-shared.json and subnets-list-v4.json
 const NEUTRON_NET = '9b0d3c4e-2f5a-4d6b-8e7f-0a1b2c3d4e5f';
 const SUBNET = '54d6f61d-db07-451c-9ab3-b9609b6b6f0b';
@@ -58,26 +59,7 @@ let cluster: Cluster;
 let neutron: NeutronStub;
 let plugin: LibnetworkPlugin;
 
-async function api(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${cluster.gatewayUrl}${path}`, {
-    method,
-    headers: body === undefined ? { ...H, 'Content-Length': '0' } : H,
-    body: body === undefined ? null : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-const status = async (uuid: string) => {
-  const r = await api('GET', `/v1/containers/${uuid}`);
-  return r.status === 200 ? (r.body.status as string) : r.status === 404 ? 'gone' : undefined;
-};
-const until = (uuid: string, want: string) =>
-  waitFor(`${uuid} to be ${want}`, async () => {
-    const s = await status(uuid);
-    if (s === 'Error' && want !== 'Error') throw new Error(`${uuid} is Error: ${JSON.stringify((await api('GET', `/v1/containers/${uuid}`)).body)}`);
-    return s === want ? true : undefined;
-  }, 90_000, 250);
+const { api, until } = zunApi(() => cluster.gatewayUrl);
 
 async function runContainer(body: Record<string, unknown>): Promise<string> {
   const r = await api('POST', '/v1/containers?run=true', { image: 'zun-base:latest', host: HOST, cpu: 0.1, memory: '32', command: ['sleep', '3600'], ...body });
@@ -91,34 +73,7 @@ async function dockerOf(uuid: string) {
   return docker.getContainer(list[0]!.Id).inspect();
 }
 
-/** Runs a command in a Docker container; its exit code and output. */
-async function exec(dockerId: string, cmd: string[]): Promise<{ code: number; out: string }> {
-  const e = await docker.getContainer(dockerId).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await e.start({});
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve) => {
-    stream.on('data', (b: Buffer) => chunks.push(b));
-    stream.on('end', resolve);
-    stream.on('close', resolve);
-  });
-  for (let i = 0; i < 100; i++) {
-    const info = await e.inspect();
-    if (!info.Running) return { code: info.ExitCode ?? -1, out: demux(Buffer.concat(chunks)) };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`exec ${cmd.join(' ')} did not finish`);
-}
-
-function demux(buf: Buffer): string {
-  let out = '';
-  let i = 0;
-  while (i + 8 <= buf.length) {
-    const size = buf.readUInt32BE(i + 4);
-    out += buf.subarray(i + 8, i + 8 + size).toString('utf8');
-    i += 8 + size;
-  }
-  return out;
-}
+const exec = (dockerId: string, cmd: string[]) => dockerExec(docker, dockerId, cmd);
 
 /** The Docker network named by a Neutron id, if it is this run's (driver = our plugin). */
 async function kuryrNetwork(neutronNet = NEUTRON_NET) {

@@ -22,6 +22,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, waitFor, type Cluster, type ServiceProcess } from '../support/cluster.js';
 import { loopDevicesOf, mountsUnder } from '../support/host-cleanup.js';
 import { dockerAvailable } from '../support/servers.js';
+import { zunApi } from '../support/zun-api.js';
+import { dockerExec } from '../support/docker-exec.js';
 import { namedVolumeId } from '../../services/resources/ids.js';
 import { bigIntToIpv6, parseCidr6 } from '../../domain/network.js';
 
@@ -36,32 +38,11 @@ const OCTET = 100 + Math.floor(Math.random() * 90);
 const POOL = `10.${OCTET}.0.0/16`;
 const V6_GLOBAL = Math.floor(Math.random() * 0xffff).toString(16);
 const POOL_V6 = `fd7a:${V6_GLOBAL}:${OCTET.toString(16)}::/48`;
-const H = { 'Content-Type': 'application/json', Accept: 'application/json', 'OpenStack-API-Version': 'container 1.40' };
 
 let cluster: Cluster;
 let etcd: Etcd3;
 
-async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${cluster.gatewayUrl}${path}`, {
-    method,
-    headers: { ...(body === undefined ? { ...H, 'Content-Length': '0' } : H), ...headers },
-    body: body === undefined ? null : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-async function status(uuid: string, kind = 'containers'): Promise<string | undefined> {
-  const r = await api('GET', `/v1/${kind}/${uuid}`);
-  return r.status === 200 ? r.body.status : r.status === 404 ? 'gone' : undefined;
-}
-
-const until = (uuid: string, want: string, kind = 'containers', timeoutMs = 90_000) =>
-  waitFor(`${kind} ${uuid} to be ${want}`, async () => {
-    const s = await status(uuid, kind);
-    if (s === 'Error' && want !== 'Error') throw new Error(`${uuid} is Error: ${JSON.stringify((await api('GET', `/v1/${kind}/${uuid}`)).body)}`);
-    return s === want ? true : undefined;
-  }, timeoutMs, 250);
+const { api, until } = zunApi(() => cluster.gatewayUrl);
 
 async function runContainer(body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<string> {
   const r = await api('POST', '/v1/containers?run=true', { image: 'zun-base:latest', cpu: 0.1, memory: '32', command: ['sleep', '3600'], ...body }, headers);
@@ -75,34 +56,7 @@ async function dockerOf(uuid: string) {
   return docker.getContainer(list[0]!.Id).inspect();
 }
 
-/** Runs a command in a Docker container; its exit code and output. */
-async function exec(dockerId: string, cmd: string[]): Promise<{ code: number; out: string }> {
-  const e = await docker.getContainer(dockerId).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await e.start({});
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve) => {
-    stream.on('data', (b: Buffer) => chunks.push(b));
-    stream.on('end', resolve);
-    stream.on('close', resolve);
-  });
-  for (let i = 0; i < 100; i++) {
-    const info = await e.inspect();
-    if (!info.Running) return { code: info.ExitCode ?? -1, out: demux(Buffer.concat(chunks)) };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`exec ${cmd.join(' ')} did not finish`);
-}
-
-function demux(buf: Buffer): string {
-  let out = '';
-  let i = 0;
-  while (i + 8 <= buf.length) {
-    const size = buf.readUInt32BE(i + 4);
-    out += buf.subarray(i + 8, i + 8 + size).toString('utf8');
-    i += 8 + size;
-  }
-  return out;
-}
+const exec = (dockerId: string, cmd: string[]) => dockerExec(docker, dockerId, cmd);
 
 const networksOf = (host: string, networkId?: string) =>
   docker.listNetworks({ filters: { label: [`zun.host=${host}`, ...(networkId ? [`zun.network.id=${networkId}`] : [])] } });

@@ -22,6 +22,7 @@ import { startCluster, waitFor, type Cluster } from '../support/cluster.js';
 import { startCinderStub } from '../support/cinder-stub.js';
 import type { HttpStub } from '../support/http-stub.js';
 import { dockerAvailable } from '../support/servers.js';
+import { API_HEADERS, zunApi } from '../support/zun-api.js';
 import { namedVolumeId } from '../../services/resources/ids.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -31,7 +32,6 @@ const PROJECT = '89afd400-b646-4bbc-b12b-c0a4d63e5bd3';
 const CINDER_ID = 'f7223234-1afc-4d19-bfa3-d19deb6235ef';
 const STATE = mkdtempSync(join(tmpdir(), 'zun-cinder-actor-'));
 const backing = join(STATE, 'lvm-volume.img');
-const H = { 'Content-Type': 'application/json', Accept: 'application/json', 'OpenStack-API-Version': 'container 1.40' };
 const VOLUME = namedVolumeId('default', 'cinder-data');
 
 let cluster: Cluster;
@@ -39,26 +39,7 @@ let stub: HttpStub;
 let cinder: Awaited<ReturnType<typeof startCinderStub>>['state'];
 let loop = '';
 
-async function api(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${cluster.gatewayUrl}${path}`, {
-    method,
-    headers: body === undefined ? { ...H, 'Content-Length': '0' } : H,
-    body: body === undefined ? null : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-const status = async (uuid: string) => {
-  const r = await api('GET', `/v1/containers/${uuid}`);
-  return r.status === 200 ? (r.body.status as string) : r.status === 404 ? 'gone' : undefined;
-};
-const until = (uuid: string, want: string) =>
-  waitFor(`${uuid} to be ${want}`, async () => {
-    const s = await status(uuid);
-    if (s === 'Error' && want !== 'Error') throw new Error(`${uuid} is Error: ${JSON.stringify((await api('GET', `/v1/containers/${uuid}`)).body)}`);
-    return s === want ? true : undefined;
-  }, 90_000, 250);
+const { api, until } = zunApi(() => cluster.gatewayUrl);
 
 const mountsOf = (device: string) =>
   readFileSync('/proc/mounts', 'utf8')
@@ -67,7 +48,7 @@ const mountsOf = (device: string) =>
     .filter((f) => f[0] === device);
 
 async function logsOf(uuid: string): Promise<string> {
-  const r = await fetch(`${cluster.gatewayUrl}/v1/containers/${uuid}/logs?stdout=true&stderr=true`, { headers: H });
+  const r = await fetch(`${cluster.gatewayUrl}/v1/containers/${uuid}/logs?stdout=true&stderr=true`, { headers: API_HEADERS });
   return r.text();
 }
 
