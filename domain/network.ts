@@ -14,7 +14,7 @@
  * retried (the project default network has a fixed id) reuses it.
  */
 import type { RecordedEvent } from '../events/index.js';
-import type { CidrAllocated, IpamEvent, NetworkEvent, NetworkRef, PortFixedIp } from '../events/network.js';
+import type { CidrAllocated, IpamEvent, NetworkCreated, NetworkEvent, NetworkRef, PortFixedIp } from '../events/network.js';
 
 // ---- the network aggregate -------------------------------------------------------
 
@@ -134,17 +134,8 @@ export function networkRefOf(s: NetworkState): NetworkRef {
 }
 
 export type NetworkCommand =
-  | {
-      readonly type: 'CreateNetwork';
-      readonly name: string;
-      readonly neutronNetId: string;
-      readonly projectId: string;
-      readonly cidr: string | null;
-      readonly gateway: string | null;
-      readonly cidrV6?: string | null;
-      readonly gatewayV6?: string | null;
-      readonly isDefault: boolean;
-    }
+  /** The network as NetworkCreated records it. */
+  | ({ readonly type: 'CreateNetwork' } & NetworkCreated['data'])
   | { readonly type: 'DeleteNetwork' }
   | {
       readonly type: 'CreatePort';
