@@ -13,6 +13,8 @@
 import type {
   Claim,
   ContainerEvent,
+  ContainerEventType,
+  ContainerObservation,
   ContainerSpec,
   ContainerStatus,
   NetRequest,
@@ -394,3 +396,30 @@ export function foldContainer(uuid: string, events: Iterable<RecordedEvent>): Co
   for (const e of events) s = evolveContainer(s, e as RecordedEvent<ContainerEvent>);
   return s;
 }
+
+/**
+ * The event types the host actor appends itself (every ContainerObservation).
+ * The compile-time check below fails when the union gains a member this list
+ * lacks.
+ */
+const HOST_OBSERVATIONS = [
+  'ContainerCreated', 'ContainerStarted', 'ContainerExited', 'ContainerPaused', 'ContainerUnpaused',
+  'ContainerRestarted', 'ContainerSignalled', 'ContainerRebuilt', 'ContainerMissing', 'ContainerOperationFailed',
+  'ContainerDeleted', 'ContainerNetworkAttached', 'ContainerNetworkDetached',
+] as const satisfies readonly ContainerObservation['type'][];
+type UnlistedObservation = Exclude<ContainerObservation['type'], (typeof HOST_OBSERVATIONS)[number]>;
+const observationsListed: [UnlistedObservation] extends [never] ? true : never = true;
+void observationsListed;
+const hostObservations: ReadonlySet<string> = new Set(HOST_OBSERVATIONS);
+
+/**
+ * Whether a container event rewrites its host's desired entry (`zun_desired`).
+ *
+ * The entry is the state folded up to the container's last event that its
+ * host actor did not append itself: intents (gateway, placement) and host
+ * loss rewrite it; the host's own observations do not, because the actor that
+ * appended them holds them already and would only be sent its own news back.
+ * A deletion removes the entry whatever its type. Pure; the projector writes
+ * by it, and `zunctl diff` checks the bucket by it.
+ */
+export const rewritesDesiredEntry = (type: ContainerEventType): boolean => !hostObservations.has(type);

@@ -19,8 +19,8 @@
  * occurredAt) keep every aggregate's history causally whole even when writer
  * clocks disagree a little. occurredAt is the writer's clock at append time.
  */
-import type { AggregateKind, CapsuleEvent, ContainerEvent, PlacementEvent, RecordedEvent } from '../events/index.js';
-import { evolveContainer, initialContainerState, type ContainerState } from './container.js';
+import type { AggregateKind, CapsuleEvent, ContainerEvent, ContainerEventType, PlacementEvent, RecordedEvent } from '../events/index.js';
+import { evolveContainer, initialContainerState, rewritesDesiredEntry, type ContainerState } from './container.js';
 import { evolveCapsule, initialCapsuleState, type CapsuleState } from './capsule.js';
 import { applyLedgerEvent, initialLedger, type MutableLedger } from './placement.js';
 import { containerAccepts, type MachineStatus } from '../state-machines/container.js';
@@ -88,6 +88,11 @@ export interface HistoryFold {
   apply(e: RecordedEvent): HistoryViolation | null;
   readonly containers: ReadonlyMap<string, ContainerState>;
   readonly capsules: ReadonlyMap<string, CapsuleState>;
+  /**
+   * Each container's state as of its last event that rewrites the desired
+   * entry (`rewritesDesiredEntry`): what `zun_desired` must hold for it.
+   */
+  readonly containersDesired: ReadonlyMap<string, ContainerState>;
   /** Placement ledgers by scheduling domain (the placement aggregate id). */
   readonly ledgers: ReadonlyMap<string, MutableLedger>;
   readonly violations: readonly HistoryViolation[];
@@ -102,6 +107,7 @@ export function createHistoryFold(opts: HistoryFoldOptions = {}): HistoryFold {
   const toSeq = opts.toSeq ?? Infinity;
   const containers = new Map<string, ContainerState>();
   const capsules = new Map<string, CapsuleState>();
+  const containersDesired = new Map<string, ContainerState>();
   const ledgers = new Map<string, MutableLedger>();
   /** `${kind}:${id}` of aggregates past the cut-off time. */
   const frozen = new Set<string>();
@@ -127,6 +133,7 @@ export function createHistoryFold(opts: HistoryFoldOptions = {}): HistoryFold {
   return {
     containers,
     capsules,
+    containersDesired,
     ledgers,
     violations,
     get seq() {
@@ -156,6 +163,7 @@ export function createHistoryFold(opts: HistoryFoldOptions = {}): HistoryFold {
       const before = map.get(e.aggregateId) ?? initialAggregateState(kind, e.aggregateId);
       const { state, legal } = stepAggregate(kind, before, e, verify);
       map.set(e.aggregateId, state);
+      if (kind === 'container' && rewritesDesiredEntry(e.type as ContainerEventType)) containersDesired.set(e.aggregateId, state as ContainerState);
       if (legal) return null;
       const v: HistoryViolation = {
         seq: e.seq,

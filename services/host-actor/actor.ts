@@ -44,7 +44,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import type { Etcd3 } from 'etcd3';
 import { decodeToken, encodeToken } from '../../events/index.js';
-import type { ContainerState } from '../../domain/container.js';
+import { evolveContainer, type ContainerState } from '../../domain/container.js';
+import type { ContainerEvent, RecordedEvent } from '../../events/index.js';
 import type { CapsuleState } from '../../domain/capsule.js';
 import { DEFAULT_AVAILABILITY_ZONE } from '../../domain/host.js';
 import { diffHost, type LabelledContainer } from '../../domain/reconcile.js';
@@ -300,9 +301,26 @@ export function createHostActor(o: HostActorOptions): HostActor {
     w.timer.unref?.();
   }
 
+  /**
+   * A container's desired entry brought up to the log. The entry trails the
+   * log by the host's own observations (the projector does not rewrite it for
+   * them: domain/container.ts, `rewritesDesiredEntry`). A worker that holds
+   * state (`mem.last`, kept by its own appends) has them; a fresh one (after a
+   * restart, or after a pass whose append outcome is unknown) asks the log
+   * for the aggregate's last sequence and folds what it lacks, so it never
+   * acts on an observation it made before and forgot (a reboot done twice).
+   */
+  async function caughtUp(s: ContainerState): Promise<ContainerState> {
+    if ((await store.lastSeq('container', s.uuid)) <= s.seq) return s;
+    const tail = (await store.load('container', s.uuid, s.seq)) as RecordedEvent<ContainerEvent>[];
+    return tail.reduce(evolveContainer, s);
+  }
+
   async function passOnce(kind: WorkerKind, uuid: string, w: Worker, wlog: Logger, full: boolean): Promise<void> {
     if (kind === 'container') {
-      const state = freshest(await readDesired(uuid), w.mem.last);
+      const desired = await readDesired(uuid);
+      let state = freshest(desired, w.mem.last);
+      if (state && !w.mem.last) state = await caughtUp(state);
       if (!state) {
         w.mem = newWorkerMemory();
         return;
@@ -336,6 +354,8 @@ export function createHostActor(o: HostActorOptions): HostActor {
       try {
         await passOnce(kind, uuid, w, wlog, full);
       } catch (err) {
+        // An append may have landed without its answer: the state held is no longer known to be the log's.
+        w.mem.last = null;
         const failures = kind === 'container' ? ++w.mem.failures : ++w.cmem.failures;
         const delay = failureBackoff(failures);
         wlog.warn({ err: (err as Error)?.message ?? String(err), retryInMs: delay }, 'reconcile pass failed');

@@ -4,7 +4,11 @@
  * - `zun_containers` / `zun_capsules`: one key per live aggregate, value the
  *   folded state (what the gateway lists and shows).
  * - `zun_desired`: `<host>.<kind>.<id>` for every placed, live aggregate, so a
- *   host actor watches only its own slice.
+ *   host actor watches only its own slice. A container's entry is rewritten
+ *   only by events its host did not append itself (`rewritesDesiredEntry`):
+ *   it is the state up to the last intent, and may trail the log by the
+ *   host's own observations, which the host actor holds already. A capsule's
+ *   entry follows every event.
  *
  * Contract: `apply` is called in stream order (one consumer). It is
  * at-least-once safe: an event whose seq is not newer than the folded state's
@@ -14,7 +18,7 @@
  */
 import type { KV } from '@nats-io/kv';
 import type { CapsuleEvent, ContainerEvent, RecordedEvent } from '../../events/index.js';
-import { evolveContainer, initialContainerState, type ContainerState } from '../../domain/container.js';
+import { evolveContainer, initialContainerState, rewritesDesiredEntry, type ContainerState } from '../../domain/container.js';
 import { evolveCapsule, initialCapsuleState, type CapsuleState } from '../../domain/capsule.js';
 import type { EventStore } from '../platform/eventstore.js';
 import { desiredKey, readModelKey } from '../platform/readmodels.js';
@@ -76,7 +80,8 @@ export function createProjection({ buckets, store }: { buckets: ProjectionBucket
       } else {
         const body = codec.encode(after);
         writes.push(model.put(readModelKey(e.aggregateId), body));
-        if (after.host) writes.push(buckets.desired.put(desiredKey(after.host, e.aggregateKind, e.aggregateId), body));
+        const desiredFollows = e.aggregateKind === 'capsule' || rewritesDesiredEntry((e as RecordedEvent<ContainerEvent>).type);
+        if (after.host && desiredFollows) writes.push(buckets.desired.put(desiredKey(after.host, e.aggregateKind, e.aggregateId), body));
         cache.set(key, after);
       }
       await Promise.all(writes);

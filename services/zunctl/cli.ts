@@ -367,6 +367,7 @@ async function cmdDiff(ctx: Ctx): Promise<number> {
     return diffCluster({
       containers: fold.containers,
       capsules: fold.capsules,
+      containersDesired: fold.containersDesired,
       ...(readModels ? { readModels } : {}),
       ...(docker ? { docker } : {}),
       labels: LABELS,

@@ -5,7 +5,8 @@
  * The log is the truth; everything else is compared to it:
  * - read models (`zun_containers` / `zun_capsules` keyed by id, `zun_desired`
  *   keyed by host): a live aggregate must have an entry carrying the fold's
- *   state; a deleted one must have none; an entry folded from an older or
+ *   state (for a container's `zun_desired` entry, the fold up to its last
+ *   event that rewrites it: the host's own observations do not); a deleted one must have none; an entry folded from an older or
  *   newer sequence is stale or ahead (the projector lags by design, so a
  *   difference seen once may be in flight: run the diff again);
  * - Docker (containers labelled `zun.managed=true`): each must belong to a
@@ -65,6 +66,8 @@ export interface Difference {
 export interface DiffInput {
   readonly containers: ReadonlyMap<string, ContainerState>;
   readonly capsules: ReadonlyMap<string, CapsuleState>;
+  /** Each container as `zun_desired` must hold it (HistoryFold.containersDesired); without it, the full fold. */
+  readonly containersDesired?: ReadonlyMap<string, ContainerState>;
   /** Read model entries by aggregate id (decoded values), when read. */
   readonly readModels?: {
     readonly containers: ReadonlyMap<string, unknown>;
@@ -151,7 +154,9 @@ export function diffCluster(input: DiffInput): DiffReport {
         add({ kind: DiffKind.desiredOrphan, aggregate: kind, id: d.id, host: d.host, message: `desired state for ${kind} ${d.id} on ${d.host}, but ${why}` });
         continue;
       }
-      compareModel(kind, d.id, s, d.value, 'desired state', DiffKind.desiredStale, DiffKind.readModelAhead, DiffKind.desiredMismatch, add);
+      // A container's entry is the state up to its last intent (the host's own observations do not rewrite it).
+      const expected = kind === 'container' ? (input.containersDesired?.get(d.id) ?? s) : s;
+      compareModel(kind, d.id, expected as AggregateState, d.value, 'desired state', DiffKind.desiredStale, DiffKind.readModelAhead, DiffKind.desiredMismatch, add);
     }
     for (const [kind, folded] of kinds) {
       for (const [id, s] of folded as ReadonlyMap<string, AggregateState>) {

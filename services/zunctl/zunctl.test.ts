@@ -125,6 +125,18 @@ describe('diffCluster', () => {
     expect(r).toMatchObject({ inSync: true, checked: { readModels: true, docker: true }, hosts: {}, unplaced: [] });
   });
 
+  it('a container\'s desired entry is held to the fold up to its last intent, not to the host\'s later observations', () => {
+    const { f, readModels } = healthy();
+    const json = (s: unknown) => JSON.parse(JSON.stringify(s)) as unknown;
+    const atIntent = f.containersDesired.get('c1')!;
+    expect(atIntent.seq).toBeLessThan(f.containers.get('c1')!.seq); // c1's last events are its host's observations
+    const entries = (v: unknown) => readModels.desired.map((d) => (d.id === 'c1' ? { ...d, value: v } : d));
+    const input = { containers: f.containers, capsules: f.capsules, containersDesired: f.containersDesired, labels };
+    expect(diffCluster({ ...input, readModels: { ...readModels, desired: entries(json(atIntent)) } }).inSync).toBe(true);
+    const older = diffCluster({ ...input, readModels: { ...readModels, desired: entries({ ...(json(atIntent) as object), seq: atIntent.seq - 1 }) } });
+    expect(older.hosts['h1']!.map((x) => x.kind)).toEqual([DiffKind.desiredStale]);
+  });
+
   it('names every kind of difference, per host', () => {
     const { f, readModels, docker } = healthy();
     const c1 = readModels.containers.get('c1') as ContainerState;

@@ -18,6 +18,7 @@ import { Writable } from 'node:stream';
 import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerSpec } from '../../events/index.js';
@@ -33,6 +34,7 @@ import { createHostActor, type HostActor } from '../../services/host-actor/actor
 import { LABELS, createDockerRuntime } from '../../services/host-actor/docker.js';
 import { hostRpcSubject, type HostRpcReply } from '../../services/host-actor/rpc.js';
 import type { EventStore } from '../../services/platform/eventstore.js';
+import { DESIRED_BUCKET, desiredKey } from '../../services/platform/readmodels.js';
 import { spawnService, waitFor, type ServiceProcess } from '../support/cluster.js';
 import { specOf } from '../support/container-gen.js';
 import { dockerAvailable, startEtcd, startNats, type EtcdServer, type NatsServer } from '../support/servers.js';
@@ -462,6 +464,37 @@ describe('host actor on the real dockerd', () => {
     await child.stop();
     expect(child.output()).toContain('host deregistered');
     expect(await etcd.get(hostRegistryKey(HOST_C)).string()).toBeNull();
+  });
+
+  it('the desired entry leaves out the host\'s own observations; a restarted actor catches up from the log and does not reboot twice', async () => {
+    const uuid = await place(HOST_A);
+    await untilStatus(uuid, 'Running');
+    const desired = await new Kvm(nc).open(DESIRED_BUCKET);
+    const entry = async () => (await desired.get(desiredKey(HOST_A, 'container', uuid)))?.json<ContainerState>();
+    const scheduledSeq = (await store.load('container', uuid)).find((e) => e.type === 'ContainerScheduled')!.seq;
+    // Created, Started (and the network record) are the actor's own: the entry stays at the placement.
+    await actorA.idle();
+    expect((await entry())?.seq).toBe(scheduledSeq);
+    expect((await state(uuid)).seq).toBeGreaterThan(scheduledSeq);
+
+    await cmd(uuid, { type: 'RebootContainer', timeout: 1 });
+    const rebooted = await untilStatus(uuid, 'Running');
+    expect(rebooted.observed.rebootDone).toBe(1);
+    await actorA.idle();
+    const e = await entry();
+    expect(e?.desired.rebootGen).toBe(1);
+    expect(e?.observed.rebootDone).toBe(0); // the entry predates the reboot's record
+    const startedAt = (await onlyDocker(uuid)).State.StartedAt;
+    const seq = (await state(uuid)).seq;
+
+    // A fresh actor for the same host knows nothing but the entry, Docker and the log.
+    await actorA.stop();
+    actorA = startActor(HOST_A);
+    await actorA.start();
+    await actorA.resync();
+    await actorA.idle();
+    expect((await onlyDocker(uuid)).State.StartedAt).toBe(startedAt);
+    expect((await state(uuid)).seq).toBe(seq);
   });
 
   it('re-registers after an etcd crash and after losing its lease', async () => {
