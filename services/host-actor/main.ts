@@ -13,7 +13,7 @@ import { createJetStreamEventStore } from '../platform/jetstream-eventstore.js';
 import { createHostActor } from './actor.js';
 import { loadConfig } from './config.js';
 import Docker from 'dockerode';
-import { createDockerRuntime } from './docker.js';
+import { createDockerRuntime, dockerClient } from './docker.js';
 import { createNetworkDriver } from './network/index.js';
 import { createVolumeDriver } from './volume/index.js';
 import { createHostResources } from './resources.js';
@@ -24,7 +24,7 @@ const log = createLogger('host-actor', config.logLevel).child({ host: config.hos
 const nc = await connectNats({ servers: config.natsUrl, name: `host-actor:${config.hostname}`, log, waitOnFirstConnect: true });
 await ensureStream(await jetstreamManager(nc), {});
 const etcd = new Etcd3({ hosts: [...config.etcdEndpoints] });
-const docker = new Docker({ socketPath: config.dockerSocket });
+const docker = dockerClient(config.dockerSocket);
 const { volumes, bindFiles } = createVolumeDriver(config.volume, { host: config.hostname, log });
 const resources = createHostResources({
   hostname: config.hostname,

@@ -35,7 +35,7 @@ import Docker from 'dockerode';
 import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { encodeToken, type ImagePullPolicy } from '../../events/index.js';
 import type { Logger } from '../platform/log.js';
-import { RuntimeError, RuntimeErrorCode, toRuntimeError, type ContainerRuntime } from './docker.js';
+import { RuntimeError, RuntimeErrorCode, dockerClient, toRuntimeError, type ContainerRuntime } from './docker.js';
 import { shlexSplit } from './rpc.js';
 
 export const EXTRA_OPS = [
@@ -192,7 +192,7 @@ const asImage = (i: { Id: string; RepoTags?: string[] | null; Size: number; Crea
 });
 
 export function createDockerExtras(opts: { socketPath?: string } = {}): RuntimeExtras {
-  const docker = new Docker({ socketPath: opts.socketPath ?? '/var/run/docker.sock' });
+  const docker = dockerClient(opts.socketPath);
   async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
