@@ -23,7 +23,7 @@ import type { AuditReader } from '../audit/reader.js';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomInt } from 'node:crypto';
 import { decideContainer, type ContainerCommand } from '../../domain/container-decider.js';
-import type { ContainerState } from '../../domain/container.js';
+import { initialContainerState, type ContainerState } from '../../domain/container.js';
 import { executeContainerCommand, loadContainer } from '../platform/commands.js';
 import { ConcurrencyError, EventStoreUnavailableError, type EventStore } from '../platform/eventstore.js';
 import type { Logger } from '../platform/log.js';
@@ -364,14 +364,14 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
    * a placed container also resizes its claim in the placement ledger
    * (claims.ts): 409 when the host has no room for the new size.
    */
-  async function execute(req: FastifyRequest, uuid: string, command: ContainerCommand): Promise<ContainerState> {
+  async function execute(req: FastifyRequest, uuid: string, command: ContainerCommand, from?: ContainerState): Promise<ContainerState> {
     const ctx = ctxOf(req);
     const run = async () => {
       const res = await executeContainerCommand({ store, newId, now }, uuid, command, {
         projectId: ctx.projectId,
         userId: ctx.userId,
         requestId: req.id,
-      });
+      }, from ? { from } : {});
       if (!res.ok) throw fromRejection(res.rejection, uuid);
       req.log.info({ uuid, command: command.type, events: res.appended.map((e) => e.type), duplicate: res.duplicate }, 'command applied');
       return res.state;
@@ -422,7 +422,8 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     // Networks and volumes: checked now, made or reserved right before the create (resources.ts).
     const resolveResources = await resourceService.prepareContainerSpec({ auth: ctx, requestId: req.id }, uuid, spec);
     await quotas.admitCreate({ ctx, requestId: req.id }, uuid, usageOfSpec(spec));
-    const state = await execute(req, uuid, { type: 'CreateContainer', spec: await resolveResources(), run });
+    // A uuid made here has no history: decide on the initial state, fenced on 0, without reading the log.
+    const state = await execute(req, uuid, { type: 'CreateContainer', spec: await resolveResources(), run }, initialContainerState(uuid));
     remember(uuid, spec.name);
     return reply.code(202).header('location', buildUrl(baseUrlOf(req), 'containers', uuid)).send(view(req, state));
   });

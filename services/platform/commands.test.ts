@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { specOf } from '../../test/support/container-gen.js';
 import type { EventStore } from './eventstore.js';
 import { executeContainerCommand, loadContainer } from './commands.js';
+import { initialContainerState } from '../../domain/container.js';
 import { createMemoryEventStore } from './memory-eventstore.js';
 
 /** Counts the loads a store serves. */
@@ -50,5 +51,20 @@ describe('executeOn with `from` (a state the writer believes current)', () => {
     const all = (await mem.load('container', uuid)).map((e) => e.type);
     expect(all.filter((t) => t === 'ContainerStarted')).toHaveLength(1);
     expect(await loadContainer(mem, uuid)).toEqual(r.state);
+  });
+
+  it('a new aggregate from its initial state: fenced on 0 without reading the log; an id with history is decided on the log', async () => {
+    const mem = createMemoryEventStore();
+    let n = 0;
+    const deps = { store: counting(mem), newId: () => `e${++n}`, now: () => new Date('2026-11-25T00:00:00Z') };
+    const create = { type: 'CreateContainer', spec: specOf(), run: true } as const;
+    const r = await executeContainerCommand(deps, 'c-new', create, ctx('new'), { from: initialContainerState('c-new') });
+    expect(r.ok && r.state.status).toBe('Creating');
+    expect(deps.store.loads()).toBe(0);
+    // The same id again, believed new: the fence on 0 fails, the log says it exists, and the machine refuses.
+    const again = await executeContainerCommand(deps, 'c-new', create, ctx('again'), { from: initialContainerState('c-new') });
+    expect(again.ok).toBe(false);
+    expect(deps.store.loads()).toBeGreaterThan(0);
+    expect((await mem.load('container', 'c-new')).map((e) => e.type)).toEqual(['ContainerCreateRequested']);
   });
 });

@@ -79,9 +79,10 @@ export interface AggregateDef<S extends { readonly seq: number }, E extends Doma
  * nothing and succeeds.
  *
  * `from`: a state the caller believes is the log's latest (a writer that
- * folds its own appends, like the host actor). The first attempt decides on
- * it without reading the log, fenced on its sequence, so it lands only if
- * that state is indeed the latest. Anything else (a fence failure, a
+ * folds its own appends, like the host actor; or the initial state of an
+ * aggregate the caller has just named, like a new uuid, fenced on 0). The
+ * first attempt decides on it without reading the log, fenced on its
+ * sequence, so it lands only if that state is indeed the latest. Anything else (a fence failure, a
  * rejection or a no-op decision that a stale state may explain, a
  * duplicate) goes the ordinary way; the command id is the same on both, so
  * nothing is appended twice.
@@ -95,7 +96,7 @@ export async function executeOn<S extends { readonly seq: number }, E extends Do
   opts: { readonly from?: S } = {},
 ): Promise<CommandResult<S, R>> {
   const from = opts.from;
-  if (from && from.seq > 0) {
+  if (from) {
     const d = decide(from);
     if (!('rejected' in d) && d.events.length > 0) {
       const envelopes = toEnvelopes(deps, def.kind, id, d.events, ctx);
