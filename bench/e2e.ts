@@ -16,10 +16,14 @@
  * up about concurrency/cores times in the latency.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { connect } from '@nats-io/transport-node';
 import { parseAggregateSubject } from '../events/index.js';
+import { dockerClient } from '../services/host-actor/docker.js';
 import { startCluster, waitFor } from '../test/support/cluster.js';
 import type { BenchResult, Progress } from './types.js';
 
@@ -28,7 +32,8 @@ const IMAGE = 'zun-base:latest';
 export async function benchEndToEnd({ quick, progress }: { quick: boolean; progress: Progress }): Promise<BenchResult> {
   const n = quick ? 20 : 100;
   const concurrency = 8;
-  const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+  // The same client the host actor uses (keep-alive connections on the socket).
+  const docker = dockerClient('/var/run/docker.sock');
   const benchLabel = `zun-bench-${randomUUID().slice(0, 8)}`;
 
   // Baseline: raw dockerode, the same container config the host actor uses.
@@ -43,6 +48,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
   progress(`baseline: ${n} x dockerode create+start at concurrency ${concurrency}`);
   const dockerPids = [...pidsOf('dockerd'), ...pidsOf('containerd')];
   const baseCpu0 = cpuOf(dockerPids);
+  const baseClient0 = process.cpuUsage();
   const baseBusy = busyMeter();
   const baseline = await runConcurrent(n, concurrency, async (i) => {
     const c = await docker.createContainer({
@@ -54,6 +60,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     await c.start();
   });
   const baselineBusy = baseBusy();
+  const baselineClientCpu = cpuMs(process.cpuUsage(baseClient0)) / n;
   const baselineDockerCpu = (cpuOf(dockerPids) - baseCpu0) / n;
   await removeLabelled(docker, benchLabel);
   await network.remove().catch(() => {});
@@ -61,7 +68,12 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
   progress('starting the system (nats, etcd, projector, placement, host actor, gateway)');
   // The host offers room for all of them (the default capacity is this
   // machine's 2 cpus, which placement would not overcommit).
-  const cluster = await startCluster({ hosts: ['bench-host'], hostEnv: { HOST_CPUS: '64', HOST_MEMORY_MIB: '65536' } });
+  // The services log to files, as they would in production, not through this process.
+  const logDir = mkdtempSync(join(tmpdir(), 'zun-bench-logs-'));
+  const cluster = await startCluster({ hosts: ['bench-host'], hostEnv: { HOST_CPUS: '64', HOST_MEMORY_MIB: '65536' }, logDir });
+  // Keep-alive HTTP, like dockerode's client in the baseline (fetch costs the client several times more per request).
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  let failedRun = true;
   try {
     await waitFor('gateway', async () => (await fetch(`${cluster.gatewayUrl}/`).catch(() => null))?.ok, 60_000);
     const nc = await connect({ servers: cluster.natsUrl });
@@ -99,9 +111,11 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     const procs: Record<string, number[]> = { dockerd: dockerPids, nats: cluster.nats.pid ? [cluster.nats.pid] : [] };
     for (const [name, svc] of cluster.services) if (svc.pid) procs[name.split(':')[0]!.replace('-', '_')] = [svc.pid];
     const cpu0 = Object.fromEntries(Object.entries(procs).map(([k, pids]) => [k, cpuOf(pids)]));
+    const client0 = process.cpuUsage();
     const oursBusy = busyMeter();
     const ours = await runConcurrent(n, concurrency, (i) => createAndWait(cluster.gatewayUrl, headers, started, early, failed, `bench-${i}`));
     const oursBusyPct = oursBusy();
+    const clientCpu = cpuMs(process.cpuUsage(client0)) / n;
     // CPU per container: the measured phase, not what follows it (the last passes' network records, the next resync).
     const cpu = Object.fromEntries(Object.entries(procs).map(([k, pids]) => [`cpu_${k}_ms_per_container`, (cpuOf(pids) - cpu0[k]!) / n]));
     sub.unsubscribe();
@@ -125,7 +139,9 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         baseline_cpu_busy_pct: baselineBusy,
         ours_cpu_busy_pct: oursBusyPct,
         baseline_cpu_dockerd_ms_per_container: baselineDockerCpu,
+        baseline_cpu_client_ms_per_container: baselineClientCpu,
         ...cpu,
+        cpu_client_ms_per_container: clientCpu,
       },
       targets: [
         { metric: 'total_time_ratio', op: '<=', value: 1.3 },
@@ -133,10 +149,15 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
       ],
       notes:
         'baseline = dockerode create+start with the same image, command, Init, memory and CPU limits, on a user-defined bridge network like the project network the host actor attaches; ours = gateway POST ?run=true until ContainerStarted is on the stream. ' +
-        'cpu_*: CPU time per container of each process during the measured phase (dockerd = dockerd + containerd); *_cpu_busy_pct: the whole machine, all processes (other users included).',
+        'cpu_*: CPU time per container of each process during the measured phase (dockerd = dockerd + containerd; client = this benchmark process, which drives the load); *_cpu_busy_pct: the whole machine, all processes (other users included). ' +
+        'The services log to files (not through the benchmark process); the client speaks keep-alive HTTP with node:http in both phases.',
     };
+    failedRun = false;
   } finally {
+    agent.destroy();
     await cluster.stop();
+    if (failedRun) progress(`service logs kept in ${logDir}`);
+    else rmSync(logDir, { recursive: true, force: true });
     await removeLabelled(docker, 'zun.managed');
   }
 
@@ -148,13 +169,11 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     failed: Map<string, string>,
     name: string,
   ) {
-    const res = await fetch(`${url}/v1/containers?run=true`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ name, image: IMAGE, command: ['sleep', '3600'], memory: 64, cpu: 0.1, image_pull_policy: 'ifnotpresent' }),
+    const res = await post(agent, `${url}/v1/containers?run=true`, headers, {
+      name, image: IMAGE, command: ['sleep', '3600'], memory: 64, cpu: 0.1, image_pull_policy: 'ifnotpresent',
     });
-    if (res.status !== 202) throw new Error(`create ${name}: ${res.status} ${await res.text()}`);
-    const { uuid } = (await res.json()) as { uuid: string };
+    if (res.status !== 202) throw new Error(`create ${name}: ${res.status} ${res.body}`);
+    const { uuid } = JSON.parse(res.body) as { uuid: string };
     if (!early.delete(uuid)) {
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`${name} (${uuid}) not Running within 60 s`)), 60_000);
@@ -168,6 +187,24 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     const why = failed.get(uuid);
     if (why) throw new Error(`${name} (${uuid}) failed: ${why}`);
   }
+}
+
+const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
+
+/** One JSON POST over a keep-alive agent. */
+function post(agent: http.Agent, url: string, headers: Record<string, string>, body: unknown): Promise<{ status: number; body: string }> {
+  const data = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { ...headers, 'Content-Length': Buffer.byteLength(data) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
 }
 
 async function runConcurrent(n: number, concurrency: number, job: (i: number) => Promise<void>) {

@@ -5,6 +5,7 @@
  * restartable with the same environment.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startEtcd, startNats } from './servers.js';
 import { cleanupHosts } from './host-cleanup.js';
@@ -24,7 +25,16 @@ export interface ServiceProcess {
   exited(): boolean;
 }
 
-export function spawnService(name: string, entry: string, env: Record<string, string>, opts: { quiet?: boolean } = {}): ServiceProcess {
+export function spawnService(
+  name: string,
+  entry: string,
+  env: Record<string, string>,
+  opts: {
+    quiet?: boolean;
+    /** Write stdout and stderr to this file (appending) instead of piping them here; `output()` reads it back. */
+    logFile?: string;
+  } = {},
+): ServiceProcess {
   let child: ChildProcess;
   let out = '';
   let exited = false;
@@ -32,11 +42,21 @@ export function spawnService(name: string, entry: string, env: Record<string, st
     exited = false;
     // One process per service (node with tsx's loader, not the tsx CLI, which
     // forks a child): SIGKILL must hit the service itself.
-    child = spawn(process.execPath, ['--import', 'tsx', join(REPO, entry)], {
+    // E2E_NODE_ARGS: extra node flags for every service (e.g. --cpu-prof, which NODE_OPTIONS refuses).
+    const extra = (process.env['E2E_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+    const fd = opts.logFile ? openSync(opts.logFile, 'a') : null;
+    child = spawn(process.execPath, [...extra, '--import', 'tsx', join(REPO, entry)], {
       cwd: REPO,
       env: { ...process.env, LOG_LEVEL: process.env['E2E_LOG_LEVEL'] ?? 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', fd ?? 'pipe', fd ?? 'pipe'],
     });
+    if (fd !== null) {
+      closeSync(fd); // the child has its own copy
+      child.on('exit', () => {
+        exited = true;
+      });
+      return;
+    }
     const keep = (b: Buffer) => {
       out += b.toString();
       if (out.length > 400_000) out = out.slice(-200_000);
@@ -59,7 +79,7 @@ export function spawnService(name: string, entry: string, env: Record<string, st
     get pid() {
       return child.pid;
     },
-    output: () => out,
+    output: () => (opts.logFile ? readLog(opts.logFile) : out),
     async stop() {
       if (exited) return;
       child.kill('SIGTERM');
@@ -100,6 +120,12 @@ export async function startCluster(opts: {
   /** Extra environment for the gateway only (e.g. AUTH_MODE=local with an AUTH_FILE). */
   gatewayEnv?: Record<string, string>;
   hostEnv?: Record<string, string>;
+  /**
+   * Each service's stdout and stderr go to `<logDir>/<name>.log` instead of
+   * through this process (benchmarks: the client should not pay for reading
+   * the servers' logs).
+   */
+  logDir?: string;
 } = {}): Promise<Cluster> {
   const nats = await startNats();
   const etcd = await startEtcd();
@@ -109,7 +135,7 @@ export async function startCluster(opts: {
   /** Host actors started, and the STATE_DIR each defaulted to (removed on stop; given ones are left). */
   const hosts = new Map<string, string | null>();
   const add = (name: string, entry: string, env: Record<string, string> = {}) => {
-    const p = spawnService(name, entry, { ...base, ...env });
+    const p = spawnService(name, entry, { ...base, ...env }, opts.logDir ? { logFile: join(opts.logDir, `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.log`) } : {});
     services.set(name, p);
     return p;
   };
@@ -155,5 +181,13 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+function readLog(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
   }
 }
