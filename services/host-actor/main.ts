@@ -12,7 +12,6 @@ import { ensureStream } from '../platform/stream.js';
 import { createJetStreamEventStore } from '../platform/jetstream-eventstore.js';
 import { createHostActor } from './actor.js';
 import { loadConfig } from './config.js';
-import Docker from 'dockerode';
 import { createDockerRuntime, dockerClient } from './docker.js';
 import { createNetworkDriver } from './network/index.js';
 import { createVolumeDriver } from './volume/index.js';
