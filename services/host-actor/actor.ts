@@ -269,9 +269,19 @@ export function createHostActor(o: HostActorOptions): HostActor {
     for (const r of idleWaiters.splice(0)) r();
   }
 
+  /**
+   * The slice as the watch last delivered it, by key: what a pass reads
+   * instead of asking the bucket again. The watch is ordered and sees every
+   * update, so an entry here is the bucket's latest the actor knows of; a
+   * newer one is on its way and will trigger another pass. Deleted keys are
+   * dropped; a key not here (the watch restarting) is read from the bucket.
+   */
+  const watched = new Map<string, KvWatchEntry>();
+
   async function readDesired(uuid: string): Promise<ContainerState | null> {
     if (!kv) return null;
-    const e = await kv.get(desiredKey(hostname, 'container', uuid));
+    const key = desiredKey(hostname, 'container', uuid);
+    const e = watched.get(key) ?? (await kv.get(key));
     if (!e || e.operation !== 'PUT') return null;
     const s = e.json<ContainerState>();
     return s.host === hostname && s.uuid === uuid ? s : null;
@@ -279,7 +289,8 @@ export function createHostActor(o: HostActorOptions): HostActor {
 
   async function readDesiredCapsule(uuid: string): Promise<CapsuleState | null> {
     if (!kv) return null;
-    const e = await kv.get(desiredKey(hostname, 'capsule', uuid));
+    const key = desiredKey(hostname, 'capsule', uuid);
+    const e = watched.get(key) ?? (await kv.get(key));
     if (!e || e.operation !== 'PUT') return null;
     const s = e.json<CapsuleState>();
     return s.host === hostname && s.uuid === uuid ? s : null;
@@ -520,8 +531,11 @@ export function createHostActor(o: HostActorOptions): HostActor {
   async function watchDesired(): Promise<void> {
     while (!stopping && kv) {
       try {
+        watched.clear();
         watch = await kv.watch({ key: desiredHostFilter(hostname) });
         for await (const e of watch) {
+          if (e.operation === 'PUT') watched.set(e.key, e);
+          else watched.delete(e.key);
           const w = workOfKey(hostname, e.key);
           if (w) trigger(w.uuid, w.kind, e.operation === 'PUT' ? { seenSeq: seqOfEntry(e) } : {});
         }

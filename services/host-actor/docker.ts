@@ -206,11 +206,9 @@ export interface ContainerRuntime {
   list(host: string): Promise<RuntimeContainer[]>;
   /**
    * The container labelled with `uuid` on this host, inspected; null when
-   * there is none. `byName`: look only under its name `zun-<uuid>`, for a
-   * caller that knows no container of the uuid can exist under another one
-   * (the label lookup walks all of dockerd's containers).
+   * there is none.
    */
-  find(host: string, uuid: string, opts?: { readonly byName?: boolean }): Promise<DockerObservation | null>;
+  find(host: string, uuid: string): Promise<DockerObservation | null>;
   imagePresent(image: string): Promise<boolean>;
   pull(image: string): Promise<void>;
   /** Creates `zun-<uuid>` with our labels; adopts an existing one of ours (name conflict). Returns its id. */
@@ -435,6 +433,17 @@ export function dockerClient(socketPath = '/var/run/docker.sock'): Docker {
   return new Docker(opts);
 }
 
+/**
+ * The container events that can mean drift: a state change, a removal, a
+ * rename or a limits update. A stop, kill or restart raises `die` (and a
+ * restart `start`) besides its own event, so those are left out; so is
+ * `create` (a labelled container made behind the actor's back is an orphan
+ * for the resync to judge, and its own it knows), and so are attach, exec,
+ * top, resize, health and copy events, which change nothing the diff looks
+ * at and would each cost a pass.
+ */
+const DRIFT_EVENTS = ['start', 'die', 'oom', 'pause', 'unpause', 'destroy', 'rename', 'update'] as const;
+
 export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerRuntime {
   const docker = dockerClient(opts.socketPath);
   const labelFilter = (host: string, uuid?: string) => ({
@@ -525,7 +534,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
         }));
     },
 
-    async find(host, uuid, opts = {}) {
+    async find(host, uuid) {
       // Fast path: every container we make is named zun-<uuid>, and an inspect
       // by name is O(1) where a filtered list walks all of dockerd's
       // containers under its lock. The list stays the authority when the name
@@ -538,7 +547,6 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
         }
       } catch (err) {
         if ((err as DockerodeError)?.statusCode !== 404) throw toRuntimeError(err, `inspect ${containerName(uuid)}`);
-        if (opts.byName) return null;
       }
       const items = await call('list containers', () => docker.listContainers({ all: true, filters: labelFilter(host, uuid) }));
       const mine = items.filter((i) => isOurs(i.Labels, host, uuid)).sort((a, b) => b.Created - a.Created);
@@ -741,7 +749,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
         if (!closed) handlers.onClose(err);
       };
       docker
-        .getEvents({ filters: { type: ['container'], label: [`${LABELS.managed}=true`, `${LABELS.host}=${host}`] } })
+        .getEvents({ filters: { type: ['container'], event: [...DRIFT_EVENTS], label: [`${LABELS.managed}=true`, `${LABELS.host}=${host}`] } })
         .then((s) => {
           stream = s;
           if (closed) {

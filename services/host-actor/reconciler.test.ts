@@ -72,6 +72,24 @@ describe('what a pass asks of Docker', () => {
     expect(t.looks().find).toBe(2);
   });
 
+  it('after the host\'s listing, a new uuid is not looked up: create and start only; a container a crashed predecessor made is adopted by the name conflict', async () => {
+    const t = setup();
+    t.rec.sawListing([]);
+    await t.place();
+    expect((await t.pass()).state.status).toBe('Running');
+    expect(t.rt.calls.map((c) => c.op)).toEqual(['create', 'start']);
+    // Another uuid whose container exists, unrecorded and unlisted (its create was in flight when a predecessor died).
+    const u2 = '7f1c7b1f-0000-4000-8000-0000000000a2';
+    await t.place(specOf(), u2);
+    const before = t.rt.containers().length;
+    const made = await t.rt.create({ host: HOST, uuid: u2, spec: (await loadContainer(t.store, u2)).spec!, image: 'zun-base:latest', generation: 0, binds: [], endpoint: null });
+    expect(t.rt.containers()).toHaveLength(before + 1);
+    const out = await t.pass(newWorkerMemory(), false, u2);
+    expect(out.state.status).toBe('Running');
+    expect(out.state.observed.dockerId).toBe(made);
+    expect(t.rt.containers()).toHaveLength(before + 1); // adopted, not duplicated
+  });
+
   it('a container that dies right after its start is observed by the pass its exit event runs', async () => {
     const t = setup();
     await t.place();
@@ -92,13 +110,14 @@ describe('what a pass asks of Docker', () => {
     expect((await t.pass(mem)).state.status).toBe('Stopped');
   });
 
-  it('the echo of our own create and start is dropped once; other events and later ones are news', async () => {
+  it('the echo of our own start is dropped once; other events and later ones are news', async () => {
     const t = setup();
     await t.place();
     const mem = newWorkerMemory();
     await t.pass(mem);
-    expect(isEcho(mem, 'create', 1_000)).toBe(true);
-    expect(isEcho(mem, 'create', 1_000)).toBe(false); // consumed
+    expect(isEcho(mem, 'start', 1_000)).toBe(true);
+    expect(isEcho(mem, 'start', 1_000)).toBe(false); // consumed
+    expect(isEcho(mem, 'create', 1_000)).toBe(false); // not subscribed to (docker.ts, DRIFT_EVENTS)
     expect(isEcho(mem, 'die', 1_000)).toBe(false);
     expect(isEcho(mem, 'start', 1_000 + 60_000)).toBe(false); // expired
   });

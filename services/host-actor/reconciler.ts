@@ -115,7 +115,7 @@ export interface WorkerMemory {
   netSynced: string | null;
   netSyncedAt: number;
   /**
-   * Docker events our own create or start will raise (action -> until when,
+   * Docker events our own start will raise (action -> until when,
    * ms): the pass that acts already knows what they say, so the worker drops
    * them instead of running another pass (see `isEcho`). Set before the call
    * (Docker may report the event before it answers), dropped if it fails.
@@ -138,10 +138,10 @@ export const newWorkerMemory = (): WorkerMemory => ({
 /** How long an expected echo is waited for (Docker sends it within the call). */
 const ECHO_WINDOW_MS = 5_000;
 /** Docker event actions of the operations whose result the pass takes as observed (see `toldBy`). */
-const ECHO_ACTION: Partial<Record<DockerAction['type'], string>> = { create: 'create', start: 'start' };
+const ECHO_ACTION: Partial<Record<DockerAction['type'], string>> = { start: 'start' };
 
 /**
- * Whether a Docker event is the echo of our own create or start (consumed:
+ * Whether a Docker event is the echo of our own start (consumed:
  * the next event with that action is news again). Anything else (die, stop,
  * pause, destroy, a start we did not make) is news.
  */
@@ -194,12 +194,14 @@ export function createReconciler(deps: ReconcilerDeps) {
    * (`sawListing`) anything may exist: `find` looks by name, then by labels.
    * After it, a uuid the listing did not show and that this reconciler never
    * created can only have a container under its own name (ours are only made
-   * here, always named zun-<uuid>), so a miss by name is enough; this spares
-   * new containers the label lookup, which walks all of dockerd's containers.
+   * here, always named zun-<uuid>), and only one that a predecessor's create,
+   * still in flight in dockerd when it crashed, left behind: the create's
+   * name conflict finds and adopts it. So such a uuid is not looked up at all;
+   * this spares every new container a Docker call.
    */
   let listed: Set<string> | null = null;
   const created = new Set<string>();
-  const byNameSuffices = (uuid: string) => listed !== null && !listed.has(uuid) && !created.has(uuid);
+  const knownAbsent = (uuid: string) => listed !== null && !listed.has(uuid) && !created.has(uuid);
   const commandDeps = { store, newId, now: clock };
 
   /**
@@ -370,7 +372,10 @@ export function createReconciler(deps: ReconcilerDeps) {
     /** What Docker told us about the container, when we need not ask it again (see above). */
     let told: DockerObservation | null = null;
     rounds: for (let step = 0; step < maxSteps; step++) {
-      const docker: DockerObservation | null = told ?? (await runtime.find(hostname, uuid, { byName: byNameSuffices(uuid) }));
+      // A uuid that can only have a container under its own name, and that we
+      // never created, has none: create (whose name conflict adopts one made
+      // by a crashed predecessor) rather than ask Docker first.
+      const docker: DockerObservation | null = told ?? (knownAbsent(uuid) ? null : await runtime.find(hostname, uuid));
       told = null;
       const actions = diffContainer(state, docker);
       if (actions.length === 0) {
@@ -455,7 +460,7 @@ export function createReconciler(deps: ReconcilerDeps) {
 
   return {
     pass,
-    /** The uuids of this host's labelled containers, as listed once the reconciler's host is running (see `byNameSuffices`). */
+    /** The uuids of this host's labelled containers, as listed once the reconciler's host is running (see `knownAbsent`). */
     sawListing(uuids: Iterable<string>): void {
       listed ??= new Set(uuids);
     },
