@@ -32,6 +32,7 @@ const IMAGE = 'zun-base:latest';
 export async function benchEndToEnd({ quick, progress }: { quick: boolean; progress: Progress }): Promise<BenchResult> {
   const n = quick ? 20 : 100;
   const concurrency = 8;
+  const serialN = quick ? 5 : 20;
   // The same client the host actor uses (keep-alive connections on the socket).
   const docker = dockerClient('/var/run/docker.sock');
   const benchLabel = `zun-bench-${randomUUID().slice(0, 8)}`;
@@ -50,7 +51,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
   const baseCpu0 = cpuOf(dockerPids);
   const baseClient0 = process.cpuUsage();
   const baseBusy = busyMeter();
-  const baseline = await runConcurrent(n, concurrency, async (i) => {
+  const rawCreateStart = async (i: number) => {
     const c = await docker.createContainer({
       Image: IMAGE,
       Cmd: ['sleep', '3600'],
@@ -58,10 +59,14 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
       HostConfig: { Init: true, Memory: 64 * 1024 * 1024, MemorySwap: 128 * 1024 * 1024, NanoCpus: 0.1e9, NetworkMode: benchLabel },
     });
     await c.start();
-  });
+  };
+  const baseline = await runConcurrent(n, concurrency, rawCreateStart);
   const baselineBusy = baseBusy();
   const baselineClientCpu = cpuMs(process.cpuUsage(baseClient0)) / n;
   const baselineDockerCpu = (cpuOf(dockerPids) - baseCpu0) / n;
+  // Diagnostic: one at a time, where nothing queues for the CPU.
+  progress(`baseline, serial: ${serialN} x dockerode create+start at concurrency 1`);
+  const baselineSerial = await runConcurrent(serialN, 1, (i) => rawCreateStart(n + i));
   await removeLabelled(docker, benchLabel);
   await network.remove().catch(() => {});
 
@@ -118,6 +123,8 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     const clientCpu = cpuMs(process.cpuUsage(client0)) / n;
     // CPU per container: the measured phase, not what follows it (the last passes' network records, the next resync).
     const cpu = Object.fromEntries(Object.entries(procs).map(([k, pids]) => [`cpu_${k}_ms_per_container`, (cpuOf(pids) - cpu0[k]!) / n]));
+    progress(`ours, serial: ${serialN} x POST /v1/containers?run=true at concurrency 1`);
+    const oursSerial = await runConcurrent(serialN, 1, (i) => createAndWait(cluster.gatewayUrl, headers, started, early, failed, `bench-serial-${i}`));
     sub.unsubscribe();
     await nc.close();
 
@@ -136,6 +143,10 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         ours_p99_ms: pct(ours.latencies, 99),
         total_time_ratio: ratio,
         added_p50_ms: added,
+        serial_containers: serialN,
+        serial_baseline_p50_ms: pct(baselineSerial.latencies, 50),
+        serial_ours_p50_ms: pct(oursSerial.latencies, 50),
+        serial_added_p50_ms: pct(oursSerial.latencies, 50) - pct(baselineSerial.latencies, 50),
         baseline_cpu_busy_pct: baselineBusy,
         ours_cpu_busy_pct: oursBusyPct,
         baseline_cpu_dockerd_ms_per_container: baselineDockerCpu,
@@ -150,7 +161,8 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
       notes:
         'baseline = dockerode create+start with the same image, command, Init, memory and CPU limits, on a user-defined bridge network like the project network the host actor attaches; ours = gateway POST ?run=true until ContainerStarted is on the stream. ' +
         'cpu_*: CPU time per container of each process during the measured phase (dockerd = dockerd + containerd; client = this benchmark process, which drives the load); *_cpu_busy_pct: the whole machine, all processes (other users included). ' +
-        'The services log to files (not through the benchmark process); the client speaks keep-alive HTTP with node:http in both phases.',
+        'The services log to files (not through the benchmark process); the client speaks keep-alive HTTP with node:http in both phases. ' +
+        'serial_*: a diagnostic, not a target: the same, one container at a time, where nothing waits for the CPU, so the difference is the latency the system itself adds.',
     };
     failedRun = false;
   } finally {

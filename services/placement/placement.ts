@@ -10,9 +10,11 @@
  *     failed consumers are released, consumers on hosts missing from the
  *     registry are marked lost;
  *  3. tail the stream from there (an ordered consumer) and react to each event
- *     the same way; a single pump plans batches (up to batchSize, or after
- *     batchDelayMs), commits them through the ledger writer (fenced, re-planned
- *     on conflicts), and dispatches the per-consumer commands (many in flight).
+ *     the same way; a single pump plans batches (group commit: after a quiet
+ *     spell a request is planned at once; while requests keep coming, plans
+ *     start at least batchDelayMs apart, or as soon as batchSize wait),
+ *     commits them through the ledger writer (fenced, re-planned on
+ *     conflicts), and dispatches the per-consumer commands (many in flight).
  *
  * Ordering and idempotency: the ledger is written by the pump only, one
  * append at a time. Per-consumer commands carry ids derived from what they
@@ -148,6 +150,8 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     /** Consumers with a command in flight: not planned, released or marked again meanwhile. */
     readonly busy = new Set<string>();
     inFlight = 0;
+    /** When the pump last started planning a batch (ms, o.clock). */
+    lastPlanAt = Number.NEGATIVE_INFINITY;
     private wakePump: (() => void) | null = null;
     private slotFreed: (() => void) | null = null;
     private tail: ConsumerMessages | null = null;
@@ -466,7 +470,14 @@ export function createPlacement(o: PlacementOptions): PlacementService {
           await sleep(100, this.term.signal);
           continue;
         }
-        if (this.pending.size < batchSize && batchDelay > 0) await sleep(batchDelay, this.term.signal);
+        // Group commit: a request after a quiet spell goes at once (no latency
+        // added at low load); under a stream of them, plans are spaced
+        // batchDelay apart so that each commit carries many placements.
+        const sinceLastPlan = o.clock().getTime() - this.lastPlanAt;
+        if (this.pending.size < batchSize && batchDelay > 0 && sinceLastPlan < batchDelay) {
+          await sleep(batchDelay - Math.max(0, sinceLastPlan), this.term.signal);
+        }
+        this.lastPlanAt = o.clock().getTime();
         // Back-pressure: plan a batch only when its commands can all be in flight.
         while (this.active && this.inFlight + Math.min(this.pending.size, batchSize) > maxInFlight) {
           await new Promise<void>((r) => (this.slotFreed = r));

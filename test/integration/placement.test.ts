@@ -64,6 +64,8 @@ function host(hostname: string, o: Partial<HostRecord> & { cpus: number; memoryM
   };
 }
 
+const BATCH_DELAY_MS = 1_000;
+
 describe('placement service', () => {
   let nats: NatsServer;
   let etcdServer: EtcdServer;
@@ -94,7 +96,8 @@ describe('placement service', () => {
       domain: 'default',
       instanceId: name,
       electionTtlSeconds: TTL,
-      batchDelayMs: 5,
+      // Long enough that a test can tell a request planned at once from one that waited.
+      batchDelayMs: BATCH_DELAY_MS,
     });
     await p.start();
     instances.push(p);
@@ -166,6 +169,20 @@ describe('placement service', () => {
     const l = await ledger();
     for (const s of hosts) expect(l.claims.get(s.uuid)?.host).toBe(s.host);
     expect(leaders()).toHaveLength(1);
+  });
+
+  it('group commit: a request after a quiet spell is planned at once; a burst waits for the batch and shares one commit', async () => {
+    await sleep(BATCH_DELAY_MS + 100); // a quiet spell
+    const commitsBefore = (await store.load('placement', 'default')).filter((e) => e.type === 'PlacementsCommitted').length;
+    const t0 = performance.now();
+    const first = await create({ cpu: 0.01, memory: 1, requestedHost: 'h2' });
+    expect((await decided(first)).host).not.toBeNull();
+    expect(performance.now() - t0).toBeLessThan(BATCH_DELAY_MS / 2);
+    // Right behind it, a burst: held until the delay has passed since the last plan, then planned together.
+    const burst = await Promise.all(Array.from({ length: 5 }, () => create({ cpu: 0.01, memory: 1, requestedHost: 'h2' })));
+    for (const id of burst) expect((await decided(id)).host).not.toBeNull();
+    const commits = (await store.load('placement', 'default')).filter((e) => e.type === 'PlacementsCommitted').length - commitsBefore;
+    expect(commits).toBe(2);
   });
 
   it('a host an operator forced down or disabled takes no new work until it is enabled again', async () => {
