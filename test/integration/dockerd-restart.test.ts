@@ -1,0 +1,62 @@
+/**
+ * The system across a restart of dockerd, the server the host actor depends
+ * on: the real services as processes, their own nats-server and etcd, and
+ * the machine's dockerd, restarted through scripts/servers.sh. Only a dockerd
+ * the project's scripts started can be restarted here; with any other the
+ * test is skipped (it says why).
+ *
+ * dockerd runs without live-restore, so its restart stops every container:
+ * the log must say Stopped, a new container must run, and the stopped one
+ * must start again.
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, waitFor, type Cluster } from '../support/cluster.js';
+import { dockerAvailable } from '../support/servers.js';
+import { zunApi } from '../support/zun-api.js';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const servers = (...args: string[]) => execFileSync('bash', [join(REPO, 'scripts', 'servers.sh'), ...args], { encoding: 'utf8' });
+
+let cluster: Cluster;
+let ours = false;
+const { api, until } = zunApi(() => cluster.gatewayUrl);
+
+async function run(name: string): Promise<string> {
+  const r = await api('POST', '/v1/containers?run=true', { name, image: 'zun-base:latest', command: ['sleep', '3600'], cpu: 0.1, memory: '32' });
+  expect(r.status, JSON.stringify(r.body)).toBe(202);
+  return (r.body as { uuid: string }).uuid;
+}
+
+beforeAll(async () => {
+  if (!(await dockerAvailable())) servers('start', 'dockerd');
+  execFileSync('bash', [join(REPO, 'scripts', 'base-image.sh')], { stdio: 'inherit' });
+  ours = servers('status', 'dockerd').includes('started by us');
+  cluster = await startCluster({ hosts: ['rs-host'], hostEnv: { RESYNC_SECONDS: '3' } });
+  await waitFor('gateway', async () => (await fetch(`${cluster.gatewayUrl}/`).catch(() => null))?.ok, 60_000);
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+describe('a dockerd restart', () => {
+  it('is observed (Stopped), new containers run at once, and stopped ones start again', async (ctx) => {
+    if (!ours) ctx.skip(); // not ours to restart: the skip is reported
+    const before = await run('rs-before');
+    await until(before, 'Running');
+
+    servers('stop', 'dockerd');
+    servers('start', 'dockerd');
+
+    await until(before, 'Stopped');
+    const after = await run('rs-after');
+    await until(after, 'Running', 'containers', 30_000);
+    expect((await api('POST', `/v1/containers/${before}/start`)).status).toBe(202);
+    await until(before, 'Running', 'containers', 30_000);
+    const actor = cluster.services.get('host-actor:rs-host')!;
+    expect(actor.exited()).toBe(false);
+    expect(actor.output()).toContain('docker event stream lost; resubscribing');
+  });
+});
