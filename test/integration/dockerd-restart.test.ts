@@ -32,7 +32,8 @@ async function run(name: string): Promise<string> {
 beforeAll(async () => {
   if (!(await dockerAvailable())) servers('start', 'dockerd');
   execFileSync('bash', [join(REPO, 'scripts', 'base-image.sh')], { stdio: 'inherit' });
-  ours = servers('status', 'dockerd').includes('started by us');
+  // "dockerd  answering  (started by us, pid N)"; not "... (not started by us)".
+  ours = /\(started by us, pid \d+\)/.test(servers('status', 'dockerd'));
   cluster = await startCluster({ hosts: ['rs-host'], hostEnv: { RESYNC_SECONDS: '3' } });
   await waitFor('gateway', async () => (await fetch(`${cluster.gatewayUrl}/`).catch(() => null))?.ok, 60_000);
 });
