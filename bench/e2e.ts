@@ -24,7 +24,7 @@ import Docker from 'dockerode';
 import { connect } from '@nats-io/transport-node';
 import { parseAggregateSubject } from '../events/index.js';
 import { dockerClient } from '../services/host-actor/docker.js';
-import { startCluster, waitFor } from '../test/support/cluster.js';
+import { startCluster } from '../test/support/cluster.js';
 import type { BenchResult, Progress } from './types.js';
 
 const IMAGE = 'zun-base:latest';
@@ -80,7 +80,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   let failedRun = true;
   try {
-    await waitFor('gateway', async () => (await fetch(`${cluster.gatewayUrl}/`).catch(() => null))?.ok, 60_000);
+    await cluster.ready();
     const nc = await connect({ servers: cluster.natsUrl });
     const started = new Map<string, () => void>();
     // A start seen before its POST returned (the waiter is not registered yet).

@@ -33,7 +33,7 @@ const H = { 'Content-Type': 'application/json', Accept: 'application/json', 'Ope
 const cluster = await startCluster({ hosts: ['rec-host-a', 'rec-host-b'], hostEnv: { HOST_CPUS: '4', HOST_MEMORY_MIB: '4096' } });
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 try {
-  await waitFor('gateway', async () => (await fetch(`${cluster.gatewayUrl}/`).catch(() => null))?.ok, 60_000);
+  await cluster.ready();
   const nc = await connect({ servers: cluster.natsUrl });
   const store = createJetStreamEventStore({ nc });
   const api = async (method: string, path: string, body?: unknown) => {

@@ -12,7 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, waitFor, type Cluster } from '../support/cluster.js';
+import { startCluster, type Cluster } from '../support/cluster.js';
 import { dockerAvailable } from '../support/servers.js';
 import { zunApi } from '../support/zun-api.js';
 
@@ -21,13 +21,7 @@ const servers = (...args: string[]) => execFileSync('bash', [join(REPO, 'scripts
 
 let cluster: Cluster;
 let ours = false;
-const { api, until } = zunApi(() => cluster.gatewayUrl);
-
-async function run(name: string): Promise<string> {
-  const r = await api('POST', '/v1/containers?run=true', { name, image: 'zun-base:latest', command: ['sleep', '3600'], cpu: 0.1, memory: '32' });
-  expect(r.status, JSON.stringify(r.body)).toBe(202);
-  return (r.body as { uuid: string }).uuid;
-}
+const { api, until, run } = zunApi(() => cluster.gatewayUrl);
 
 beforeAll(async () => {
   if (!(await dockerAvailable())) servers('start', 'dockerd');
@@ -35,7 +29,7 @@ beforeAll(async () => {
   // "dockerd  answering  (started by us, pid N)"; not "... (not started by us)".
   ours = /\(started by us, pid \d+\)/.test(servers('status', 'dockerd'));
   cluster = await startCluster({ hosts: ['rs-host'], hostEnv: { RESYNC_SECONDS: '3' } });
-  await waitFor('gateway', async () => (await fetch(`${cluster.gatewayUrl}/`).catch(() => null))?.ok, 60_000);
+  await cluster.ready();
 });
 
 afterAll(async () => {
@@ -45,14 +39,14 @@ afterAll(async () => {
 describe('a dockerd restart', () => {
   it('is observed (Stopped), new containers run at once, and stopped ones start again', async (ctx) => {
     if (!ours) ctx.skip(); // not ours to restart: the skip is reported
-    const before = await run('rs-before');
+    const before = await run({ name: 'rs-before' });
     await until(before, 'Running');
 
     servers('stop', 'dockerd');
     servers('start', 'dockerd');
 
     await until(before, 'Stopped');
-    const after = await run('rs-after');
+    const after = await run({ name: 'rs-after' });
     await until(after, 'Running', 'containers', 30_000);
     expect((await api('POST', `/v1/containers/${before}/start`)).status).toBe(202);
     await until(before, 'Running', 'containers', 30_000);

@@ -8,7 +8,6 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { Etcd3 } from 'etcd3';
 import { startCluster, waitFor, type Cluster } from '../support/cluster.js';
 import { STREAM_NAME } from '../../events/index.js';
 
@@ -58,12 +57,8 @@ async function run(name: string, extra: Record<string, unknown> = {}) {
 
 beforeAll(async () => {
   cluster = await startCluster({ hosts: HOSTS, placements: 2, hostEnv: { RESYNC_SECONDS: '3', HOST_CPUS: '4', HOST_MEMORY_MIB: '4096' } });
-  await waitFor('gateway', async () => (await fetch(`${cluster.gatewayUrl}/`).catch(() => null))?.ok, 60_000);
+  await cluster.ready(HOSTS);
   nc = await connect({ servers: cluster.natsUrl });
-  // Every host registered.
-  const etcd = new Etcd3({ hosts: cluster.etcdEndpoint });
-  await waitFor('3 hosts registered', async () => (await etcd.getAll().prefix('zun/hosts/').keys()).length === 3, 60_000);
-  etcd.close();
 }, 180_000);
 
 afterAll(async () => {

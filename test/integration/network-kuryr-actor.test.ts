@@ -34,7 +34,7 @@ import { startLibnetworkPlugin, type LibnetworkPlugin } from '../support/libnetw
 import { startNeutronStub, type NeutronStub } from '../support/neutron-stub.js';
 import { dockerAvailable } from '../support/servers.js';
 import { zunApi } from '../support/zun-api.js';
-import { dockerExec } from '../support/docker-exec.js';
+import { dockerExec, inspectLabelled } from '../support/docker.js';
 import { KURYR_DEVICE_OWNER } from '../../services/host-actor/network/kuryr.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -59,19 +59,11 @@ let cluster: Cluster;
 let neutron: NeutronStub;
 let plugin: LibnetworkPlugin;
 
-const { api, until } = zunApi(() => cluster.gatewayUrl);
+const { api, until, run } = zunApi(() => cluster.gatewayUrl);
 
-async function runContainer(body: Record<string, unknown>): Promise<string> {
-  const r = await api('POST', '/v1/containers?run=true', { image: 'zun-base:latest', host: HOST, cpu: 0.1, memory: '32', command: ['sleep', '3600'], ...body });
-  expect(r.status, JSON.stringify(r.body)).toBe(202);
-  return r.body.uuid as string;
-}
+const runContainer = (body: Record<string, unknown>) => run({ host: HOST, ...body });
 
-async function dockerOf(uuid: string) {
-  const list = await docker.listContainers({ all: true, filters: { label: [`zun.container.uuid=${uuid}`] } });
-  expect(list).toHaveLength(1);
-  return docker.getContainer(list[0]!.Id).inspect();
-}
+const dockerOf = (uuid: string) => inspectLabelled(docker, uuid);
 
 const exec = (dockerId: string, cmd: string[]) => dockerExec(docker, dockerId, cmd);
 
@@ -104,11 +96,7 @@ beforeAll(async () => {
     OS_TOKEN: TOKEN,
     KURYR_DRIVER_NAME: PLUGIN,
   });
-  await waitFor('gateway', async () => (await fetch(`${cluster.gatewayUrl}/`).catch(() => null))?.ok, 60_000);
-  await waitFor('host registered', async () => {
-    const r = await api('GET', '/v1/hosts');
-    return r.status === 200 && (r.body.hosts as { hostname: string }[]).some((h) => h.hostname === HOST) ? true : undefined;
-  }, 60_000, 250);
+  await cluster.ready([HOST]);
 }, 180_000);
 
 afterAll(async () => {

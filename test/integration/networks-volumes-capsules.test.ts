@@ -23,7 +23,7 @@ import { startCluster, waitFor, type Cluster, type ServiceProcess } from '../sup
 import { loopDevicesOf, mountsUnder } from '../support/host-cleanup.js';
 import { dockerAvailable } from '../support/servers.js';
 import { zunApi } from '../support/zun-api.js';
-import { dockerExec } from '../support/docker-exec.js';
+import { dockerExec, inspectLabelled } from '../support/docker.js';
 import { namedVolumeId } from '../../services/resources/ids.js';
 import { bigIntToIpv6, parseCidr6 } from '../../domain/network.js';
 
@@ -42,19 +42,10 @@ const POOL_V6 = `fd7a:${V6_GLOBAL}:${OCTET.toString(16)}::/48`;
 let cluster: Cluster;
 let etcd: Etcd3;
 
-const { api, until } = zunApi(() => cluster.gatewayUrl);
+const { api, until, run: runContainer } = zunApi(() => cluster.gatewayUrl);
 
-async function runContainer(body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<string> {
-  const r = await api('POST', '/v1/containers?run=true', { image: 'zun-base:latest', cpu: 0.1, memory: '32', command: ['sleep', '3600'], ...body }, headers);
-  expect(r.status, JSON.stringify(r.body)).toBe(202);
-  return r.body.uuid as string;
-}
 
-async function dockerOf(uuid: string) {
-  const list = await docker.listContainers({ all: true, filters: { label: [`zun.container.uuid=${uuid}`] } });
-  expect(list).toHaveLength(1);
-  return docker.getContainer(list[0]!.Id).inspect();
-}
+const dockerOf = (uuid: string) => inspectLabelled(docker, uuid);
 
 const exec = (dockerId: string, cmd: string[]) => dockerExec(docker, dockerId, cmd);
 
@@ -73,7 +64,7 @@ beforeAll(async () => {
     gatewayEnv: { NETWORK_CIDR_POOL: POOL, NETWORK_CIDR_POOL_V6: POOL_V6 },
   });
   cluster.addHostActor(H1, { STATE_DIR: stateOf(H1) });
-  await waitFor('gateway', async () => (await fetch(`${cluster.gatewayUrl}/`).catch(() => null))?.ok, 60_000);
+  await cluster.ready();
   etcd = new Etcd3({ hosts: cluster.etcdEndpoint });
   await registered(H1);
 }, 180_000);

@@ -68,11 +68,7 @@ beforeAll(async () => {
     hostEnv: { RESYNC_SECONDS: '2', HOST_CPUS: '8', HOST_MEMORY_MIB: '8192', HOST_LEASE_TTL: '10' },
   });
   cluster.addHostActor(HOST, { STATE_DIR: join(STATE, 'host'), VOLUME_DRIVER: 'cinder', CINDER_URL: started.endpoint, OS_TOKEN: 'recorded-token' });
-  await waitFor('gateway', async () => (await fetch(`${cluster.gatewayUrl}/`).catch(() => null))?.ok, 60_000);
-  await waitFor('host registered', async () => {
-    const r = await api('GET', '/v1/hosts');
-    return r.status === 200 && (r.body.hosts as { hostname: string }[]).some((h) => h.hostname === HOST) ? true : undefined;
-  }, 60_000, 250);
+  await cluster.ready([HOST]);
 }, 180_000);
 
 afterAll(async () => {

@@ -50,11 +50,11 @@ export function spawnService(
       env: { ...process.env, LOG_LEVEL: process.env['E2E_LOG_LEVEL'] ?? 'info', ...env },
       stdio: ['ignore', fd ?? 'pipe', fd ?? 'pipe'],
     });
+    child.on('exit', () => {
+      exited = true;
+    });
     if (fd !== null) {
       closeSync(fd); // the child has its own copy
-      child.on('exit', () => {
-        exited = true;
-      });
       return;
     }
     const keep = (b: Buffer) => {
@@ -64,9 +64,6 @@ export function spawnService(
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
-    child.on('exit', () => {
-      exited = true;
-    });
   };
   const waitExit = () =>
     new Promise<void>((resolve) => {
@@ -110,6 +107,11 @@ export interface Cluster {
   readonly services: Map<string, ServiceProcess>;
   addHostActor(hostname: string, env?: Record<string, string>): ServiceProcess;
   addPlacement(instance: string, env?: Record<string, string>): ServiceProcess;
+  /**
+   * Resolves once the gateway answers and each of `hosts` is registered
+   * (`GET /v1/hosts`, which needs the default noauth gateway).
+   */
+  ready(hosts?: readonly string[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -155,6 +157,17 @@ export async function startCluster(opts: {
       return add(`host-actor:${hostname}`, 'services/host-actor/main.ts', { HOST_NAME: hostname, ...(opts.hostEnv ?? {}), ...env });
     },
     addPlacement: (instance, env = {}) => add(`placement:${instance}`, 'services/placement/main.ts', { PLACEMENT_INSTANCE: instance, ...env }),
+    async ready(hostnames = []) {
+      const url = `http://127.0.0.1:${gatewayPort}`;
+      await waitFor('gateway', async () => (await fetch(`${url}/`).catch(() => null))?.ok, 60_000);
+      if (hostnames.length === 0) return;
+      await waitFor(`hosts ${hostnames.join(', ')} registered`, async () => {
+        const r = await fetch(`${url}/v1/hosts`, { headers: { 'OpenStack-API-Version': 'container 1.40' } }).catch(() => null);
+        if (!r?.ok) return false;
+        const listed = new Set(((await r.json()) as { hosts: { hostname: string }[] }).hosts.map((h) => h.hostname));
+        return hostnames.every((h) => listed.has(h));
+      }, 60_000, 250);
+    },
     async stop() {
       await Promise.all([...services.values()].map((s) => s.stop()));
       await nats.stop();

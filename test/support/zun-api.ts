@@ -38,5 +38,12 @@ export function zunApi(baseUrl: () => string) {
       250,
     );
 
-  return { api, status, until };
+  /** POST /v1/containers?run=true (a small sleeping container unless `body` says otherwise): its uuid; throws unless 202. */
+  async function run(body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<string> {
+    const r = await api('POST', '/v1/containers?run=true', { image: 'zun-base:latest', cpu: 0.1, memory: '32', command: ['sleep', '3600'], ...body }, headers);
+    if (r.status !== 202) throw new Error(`run: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body.uuid as string;
+  }
+
+  return { api, status, until, run };
 }

@@ -1,5 +1,14 @@
-/** Runs a command in a Docker container (tests only): its exit code and its stdout+stderr. */
+/** Docker helpers for integration tests. */
 import type Docker from 'dockerode';
+
+/** The one Docker container labelled with a Zun container's uuid, inspected; throws unless there is exactly one. */
+export async function inspectLabelled(docker: Docker, uuid: string): Promise<Docker.ContainerInspectInfo> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`zun.container.uuid=${uuid}`] } });
+  if (list.length !== 1) throw new Error(`${list.length} Docker containers are labelled ${uuid}, not one`);
+  return docker.getContainer(list[0]!.Id).inspect();
+}
+
+/** Runs a command in a Docker container: its exit code and its stdout+stderr. */
 
 export async function dockerExec(docker: Docker, dockerId: string, cmd: string[]): Promise<{ code: number; out: string }> {
   const e = await docker.getContainer(dockerId).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
