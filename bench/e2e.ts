@@ -117,7 +117,11 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     for (const [name, svc] of cluster.services) if (svc.pid) procs[name.split(':')[0]!.replace('-', '_')] = [svc.pid];
     const cpu0 = Object.fromEntries(Object.entries(procs).map(([k, pids]) => [k, cpuOf(pids)]));
     const varz = async () => (await (await fetch(`http://127.0.0.1:${cluster.nats.monitorPort}/varz`)).json()) as { in_msgs: number; out_msgs: number };
+    // Per connection (each service names its own): messages it sent to and received from nats-server.
+    type Conn = { cid: number; name?: string; in_msgs: number; out_msgs: number };
+    const connz = async () => ((await (await fetch(`http://127.0.0.1:${cluster.nats.monitorPort}/connz?limit=1000`)).json()) as { connections: Conn[] }).connections;
     const msgs0 = await varz();
+    const conns0 = await connz();
     const client0 = process.cpuUsage();
     const oursBusy = busyMeter();
     const ours = await runConcurrent(n, concurrency, (i) => createAndWait(cluster.gatewayUrl, headers, started, early, failed, `bench-${i}`));
@@ -126,6 +130,14 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     // CPU per container: the measured phase, not what follows it (the last passes' network records, the next resync).
     const cpu = Object.fromEntries(Object.entries(procs).map(([k, pids]) => [`cpu_${k}_ms_per_container`, (cpuOf(pids) - cpu0[k]!) / n]));
     const msgs1 = await varz();
+    const perConnection: Record<string, number> = {};
+    for (const c of await connz()) {
+      if (!c.name) continue; // this benchmark's own connection
+      const b = conns0.find((x) => x.cid === c.cid);
+      const key = c.name.split(':')[0]!.replace('-', '_');
+      perConnection[`nats_msgs_${key}_sent_per_container`] = (c.in_msgs - (b?.in_msgs ?? 0)) / n;
+      perConnection[`nats_msgs_${key}_received_per_container`] = (c.out_msgs - (b?.out_msgs ?? 0)) / n;
+    }
     progress(`ours, serial: ${serialN} x POST /v1/containers?run=true at concurrency 1`);
     const oursSerial = await runConcurrent(serialN, 1, (i) => createAndWait(cluster.gatewayUrl, headers, started, early, failed, `bench-serial-${i}`));
     sub.unsubscribe();
@@ -158,6 +170,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         cpu_client_ms_per_container: clientCpu,
         nats_msgs_in_per_container: (msgs1.in_msgs - msgs0.in_msgs) / n,
         nats_msgs_out_per_container: (msgs1.out_msgs - msgs0.out_msgs) / n,
+        ...perConnection,
       },
       targets: [
         { metric: 'total_time_ratio', op: '<=', value: 1.3 },
@@ -165,7 +178,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
       ],
       notes:
         'baseline = dockerode create+start with the same image, command, Init, memory and CPU limits, on a user-defined bridge network like the project network the host actor attaches; ours = gateway POST ?run=true until ContainerStarted is on the stream. ' +
-        'nats_msgs_*: messages into and out of nats-server per container (all connections, the subscription of this benchmark included). cpu_*: CPU time per container of each process during the measured phase (dockerd = dockerd + containerd; client = this benchmark process, which drives the load); *_cpu_busy_pct: the whole machine, all processes (other users included). ' +
+        'nats_msgs_*: messages into and out of nats-server per container (all connections, the subscription of this benchmark included); nats_msgs_<service>_sent/received: the same for the connection of one service. cpu_*: CPU time per container of each process during the measured phase (dockerd = dockerd + containerd; client = this benchmark process, which drives the load); *_cpu_busy_pct: the whole machine, all processes (other users included). ' +
         'The services log to files (not through the benchmark process); the client speaks keep-alive HTTP with node:http in both phases. ' +
         'serial_*: a diagnostic, not a target: the same, one container at a time, where nothing waits for the CPU, so the difference is the latency the system itself adds.',
     };

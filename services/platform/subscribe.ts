@@ -32,7 +32,17 @@ export interface ConsumeDurableOptions {
   readonly filterSubject?: string;
   /** Where a new durable starts: every event (default), only new ones, or a stream sequence. Ignored when it exists. */
   readonly deliverFrom?: 'all' | 'new' | number;
-  readonly handler: (event: RecordedEvent) => void | Promise<void>;
+  /** Handles one event at a time; exactly one of handler and batchHandler is given. */
+  readonly handler?: (event: RecordedEvent) => void | Promise<void>;
+  /**
+   * Handles the events that have arrived together (in stream order, at most
+   * maxBatch): all are acked when it resolves, all nak-ed when it throws.
+   * For subscribers whose work per event is cheaper than a round trip, such
+   * as the projector, which writes each read-model key once per batch.
+   */
+  readonly batchHandler?: (events: readonly RecordedEvent[]) => void | Promise<void>;
+  /** Most events in one batchHandler call (default 256). */
+  readonly maxBatch?: number;
   readonly log: Logger;
   /** Redelivery when an ack does not arrive (default 30 s). Up to 64 events wait in the client buffer, so handlers must be well under a 64th of it. */
   readonly ackWaitMs?: number;
@@ -57,6 +67,7 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
   const js = jetstream(opts.nc);
   const jsm = await jetstreamManager(opts.nc, { checkAPI: false });
   const maxAckPending = opts.maxAckPending ?? 256;
+  if (!opts.handler === !opts.batchHandler) throw new Error('consumeDurable: give exactly one of handler and batchHandler');
 
   const config: Partial<ConsumerConfig> = {
     durable_name: opts.durable,
@@ -84,7 +95,7 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
       return;
     }
     try {
-      await opts.handler(event);
+      await opts.handler!(event);
     } catch (err) {
       const delay = nakDelay(m.info.deliveryCount);
       log.warn({ err, seq: m.seq, type: event.type, deliveries: m.info.deliveryCount, retryInMs: delay }, 'handler failed; event nak-ed');
@@ -92,6 +103,71 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
       return;
     }
     m.ack();
+  }
+
+  /** Batch mode: decodes (terminating what is malformed), hands the rest over at once, acks or naks them together. */
+  async function handleBatch(ms: readonly JsMsg[]): Promise<void> {
+    const good: JsMsg[] = [];
+    const events: RecordedEvent[] = [];
+    for (const m of ms) {
+      try {
+        events.push(decodeEvent(m.data, m.seq));
+        good.push(m);
+      } catch (err) {
+        log.error({ err, seq: m.seq, subject: m.subject }, 'malformed event terminated');
+        m.term();
+      }
+    }
+    if (events.length === 0) return;
+    try {
+      await opts.batchHandler!(events);
+    } catch (err) {
+      const deliveries = Math.max(...good.map((m) => m.info.deliveryCount));
+      const delay = nakDelay(deliveries);
+      log.warn({ err, seqs: [good[0]!.seq, good.at(-1)!.seq], events: good.length, deliveries, retryInMs: delay }, 'batch handler failed; events nak-ed');
+      for (const m of good) m.nak(delay);
+      return;
+    }
+    for (const m of good) m.ack();
+  }
+
+  /**
+   * Batch mode's pump: messages are queued as they arrive and handed over
+   * in batches of whatever has arrived, one batch at a time, in order.
+   * Resolves when the messages end and the last batch is handled.
+   */
+  async function pumpBatches(msgs: ConsumerMessages, onMessage: () => void): Promise<void> {
+    const maxBatch = opts.maxBatch ?? 256;
+    const queue: JsMsg[] = [];
+    let wake: (() => void) | null = null;
+    let ended = false;
+    const worker = (async () => {
+      for (;;) {
+        if (queue.length === 0) {
+          if (ended || stopped) return;
+          await new Promise<void>((r) => (wake = r));
+          continue;
+        }
+        await handleBatch(queue.splice(0, maxBatch));
+      }
+    })();
+    try {
+      for await (const m of msgs) {
+        queue.push(m);
+        onMessage();
+        if (wake) {
+          const w: () => void = wake;
+          wake = null;
+          w();
+        }
+      }
+    } finally {
+      ended = true;
+      const w = wake as (() => void) | null;
+      wake = null;
+      w?.();
+      await worker;
+    }
   }
 
   async function loop(): Promise<void> {
@@ -104,10 +180,16 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
         messages = await consumer.consume({ max_messages: Math.min(maxAckPending, 64), expires: 10_000 });
         if (stopped) break;
         watch(messages);
-        for await (const m of messages) {
-          await handle(m);
-          failures = 0;
-          if (stopped) break;
+        if (opts.batchHandler) {
+          await pumpBatches(messages, () => {
+            failures = 0;
+          });
+        } else {
+          for await (const m of messages) {
+            await handle(m);
+            failures = 0;
+            if (stopped) break;
+          }
         }
       } catch (err) {
         if (stopped) break;

@@ -32,7 +32,16 @@ export interface ProjectionBuckets {
 type AnyState = ContainerState | CapsuleState;
 
 export interface Projection {
+  /** Folds one event: `applyBatch([e])`. */
   apply(e: RecordedEvent): Promise<void>;
+  /**
+   * Folds events (in stream order) and writes the read models once per key:
+   * where a batch holds several events of one aggregate, only the last state
+   * is written. Resolves when every write is stored. If a write fails it
+   * rejects, and the batch's aggregates are dropped from the cache, so that
+   * the redelivered events are folded again from the log.
+   */
+  applyBatch(events: readonly RecordedEvent[]): Promise<void>;
   /** Number of aggregates held in the cache. */
   readonly size: number;
 }
@@ -40,6 +49,13 @@ export interface Projection {
 const codec = {
   encode: (v: unknown) => new TextEncoder().encode(JSON.stringify(v)),
 };
+
+/** The last write a batch makes to one key: a state to put, or a delete. */
+interface Write {
+  readonly bucket: KV;
+  readonly key: string;
+  readonly state: AnyState | null;
+}
 
 export function createProjection({ buckets, store }: { buckets: ProjectionBuckets; store: EventStore }): Projection {
   const cache = new Map<string, AnyState>();
@@ -57,34 +73,49 @@ export function createProjection({ buckets, store }: { buckets: ProjectionBucket
       : (history as RecordedEvent<CapsuleEvent>[]).reduce(evolveCapsule, fresh as CapsuleState);
   }
 
+  /** Folds e into the cache and records the writes it implies in `writes` (last one per key wins). */
+  async function fold(e: RecordedEvent, writes: Map<string, Write>, touched: Set<string>): Promise<void> {
+    if (e.aggregateKind !== 'container' && e.aggregateKind !== 'capsule') return;
+    const key = `${e.aggregateKind}:${e.aggregateId}`;
+    const before = await current(e);
+    if (e.seq <= before.seq) return; // already folded: redelivery
+    const after: AnyState =
+      e.aggregateKind === 'container'
+        ? evolveContainer(before as ContainerState, e as RecordedEvent<ContainerEvent>)
+        : evolveCapsule(before as CapsuleState, e as RecordedEvent<CapsuleEvent>);
+    const model = e.aggregateKind === 'container' ? buckets.containers : buckets.capsules;
+    const write = (bucket: KV, name: string, k: string, state: AnyState | null) => writes.set(`${name}/${k}`, { bucket, key: k, state });
+    touched.add(key);
+    // Keep a deleted aggregate's tombstone too: its seq makes a redelivered older event a no-op.
+    cache.set(key, after);
+    if (after.status === 'Deleted') {
+      write(model, e.aggregateKind, readModelKey(e.aggregateId), null);
+      if (after.host) write(buckets.desired, 'desired', desiredKey(after.host, e.aggregateKind, e.aggregateId), null);
+      return;
+    }
+    write(model, e.aggregateKind, readModelKey(e.aggregateId), after);
+    const desiredFollows = e.aggregateKind === 'capsule' || rewritesDesiredEntry((e as RecordedEvent<ContainerEvent>).type);
+    if (after.host && desiredFollows) write(buckets.desired, 'desired', desiredKey(after.host, e.aggregateKind, e.aggregateId), after);
+  }
+
+  async function applyBatch(events: readonly RecordedEvent[]): Promise<void> {
+    const writes = new Map<string, Write>();
+    const touched = new Set<string>();
+    try {
+      for (const e of events) await fold(e, writes, touched);
+      // Different keys are independent (a reader takes each by level), so the writes go out together.
+      await Promise.all([...writes.values()].map((w) => (w.state === null ? w.bucket.delete(w.key) : w.bucket.put(w.key, codec.encode(w.state)))));
+    } catch (err) {
+      for (const k of touched) cache.delete(k);
+      throw err;
+    }
+  }
+
   return {
     get size() {
       return cache.size;
     },
-    async apply(e) {
-      if (e.aggregateKind !== 'container' && e.aggregateKind !== 'capsule') return;
-      const key = `${e.aggregateKind}:${e.aggregateId}`;
-      const before = await current(e);
-      if (e.seq <= before.seq) return; // already folded: redelivery
-      const after: AnyState =
-        e.aggregateKind === 'container'
-          ? evolveContainer(before as ContainerState, e as RecordedEvent<ContainerEvent>)
-          : evolveCapsule(before as CapsuleState, e as RecordedEvent<CapsuleEvent>);
-      const model = e.aggregateKind === 'container' ? buckets.containers : buckets.capsules;
-      const writes: Promise<unknown>[] = [];
-      if (after.status === 'Deleted') {
-        writes.push(model.delete(readModelKey(e.aggregateId)));
-        if (after.host) writes.push(buckets.desired.delete(desiredKey(after.host, e.aggregateKind, e.aggregateId)));
-        // Keep the tombstone: its seq makes a redelivered older event a no-op.
-        cache.set(key, after);
-      } else {
-        const body = codec.encode(after);
-        writes.push(model.put(readModelKey(e.aggregateId), body));
-        const desiredFollows = e.aggregateKind === 'capsule' || rewritesDesiredEntry((e as RecordedEvent<ContainerEvent>).type);
-        if (after.host && desiredFollows) writes.push(buckets.desired.put(desiredKey(after.host, e.aggregateKind, e.aggregateId), body));
-        cache.set(key, after);
-      }
-      await Promise.all(writes);
-    },
+    apply: (e) => applyBatch([e]),
+    applyBatch,
   };
 }

@@ -44,7 +44,7 @@ export async function createProjector({
     durable,
     filterSubject: ALL_EVENTS_SUBJECT,
     log: log.child({ component: 'projector' }),
-    handler: (e) => projection.apply(e),
+    batchHandler: (events) => projection.applyBatch(events),
   });
   log.info({ durable }, 'projector consuming');
   return { stop: () => sub.stop() };

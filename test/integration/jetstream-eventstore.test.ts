@@ -447,6 +447,59 @@ describe('consumeDurable', () => {
     }
   });
 
+  it('batch mode: hands over what arrived together, in order; the events of a batch that threw come again', async () => {
+    const id = randomUUID();
+    const from = (await jsm.streams.info(STREAM_NAME)).state.last_seq + 1;
+    const durable = `batch-${id.slice(0, 8)}`;
+    const { log, lines } = captureLog();
+    const batches: number[][] = [];
+    let failedOnce = false;
+    const gate = deferredGate();
+    const sub = await consumeDurable({
+      nc,
+      durable,
+      deliverFrom: from,
+      nakDelayMs: () => 50,
+      maxBatch: 16,
+      log,
+      batchHandler: async (events) => {
+        const seqs = events.map((e) => e.seq);
+        // The first batch waits until everything is appended, so the rest queue up behind it.
+        if (batches.length === 0) await gate.wait;
+        if (!failedOnce && batches.length === 1) {
+          failedOnce = true;
+          throw new Error('transient');
+        }
+        batches.push(seqs);
+      },
+    });
+    try {
+      const appended: number[] = [];
+      for (let i = 0; i < 40; i++) appended.push(...(await appendFresh(i === 0 ? id : randomUUID(), 1)));
+      gate.open();
+      await until('all handled', () => batches.flat().length >= appended.length);
+      // Every event once (the failed batch was not recorded; its events came again, after later ones), each batch in stream order.
+      expect([...batches.flat()].sort((a, b) => a - b)).toEqual(appended);
+      for (const b of batches) expect(b).toEqual([...b].sort((x, y) => x - y));
+      // Queued events came together, at most maxBatch at a time.
+      expect(batches.length).toBeLessThan(appended.length / 2);
+      expect(Math.max(...batches.map((b) => b.length))).toBeLessThanOrEqual(16);
+      expect(lines().filter((l) => l['msg'] === 'batch handler failed; events nak-ed')).toHaveLength(1);
+      await until('everything acked', async () => {
+        const info = await jsm.consumers.info(STREAM_NAME, durable);
+        return info.num_ack_pending === 0 && info.num_pending === 0;
+      });
+    } finally {
+      await sub.stop();
+      await jsm.consumers.delete(STREAM_NAME, durable).catch(() => {});
+    }
+  });
+
+  it('needs exactly one of handler and batchHandler', async () => {
+    const { log } = captureLog();
+    await expect(consumeDurable({ nc, durable: 'neither', log })).rejects.toThrow('exactly one of handler and batchHandler');
+  });
+
   it('loses no acknowledged event across a kill -9 and restart of nats-server', async () => {
     const from = (await jsm.streams.info(STREAM_NAME)).state.last_seq + 1;
     const { log, lines } = captureLog();
@@ -529,3 +582,9 @@ describe('consumeDurable', () => {
     await until('consumers gone', async () => (await consumerCount()) <= 3, 3_000); // the three durables
   });
 });
+
+function deferredGate(): { wait: Promise<void>; open(): void } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => (open = r));
+  return { wait, open };
+}
