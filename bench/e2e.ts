@@ -75,7 +75,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
   // machine's 2 cpus, which placement would not overcommit).
   // The services log to files, as they would in production, not through this process.
   const logDir = mkdtempSync(join(tmpdir(), 'zun-bench-logs-'));
-  const cluster = await startCluster({ hosts: ['bench-host'], hostEnv: { HOST_CPUS: '64', HOST_MEMORY_MIB: '65536' }, logDir });
+  const cluster = await startCluster({ hosts: ['bench-host'], hostEnv: { HOST_CPUS: '64', HOST_MEMORY_MIB: '65536' }, logDir, layout: process.env['E2E_LAYOUT'] === 'combined' ? 'combined' : 'separate' });
   // Keep-alive HTTP, like dockerode's client in the baseline (fetch costs the client several times more per request).
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   let failedRun = true;

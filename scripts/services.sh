@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# services.sh start|stop|status [projector|audit|placement|host-actor|gateway ...]
+# services.sh start|stop|status [projector|audit|placement|host-actor|gateway|control-plane ...]
 # Runs the project's own services as background processes (node with tsx's
 # loader, one process each), against the servers scripts/servers.sh runs.
 # Pid files in $STATE/run, logs (pino JSON) in $STATE/logs.
-# Environment: HOST_NAME (default: this machine's hostname), GATEWAY_PORT (9517).
+# Environment: HOST_NAME (default: this machine's hostname), GATEWAY_PORT (9517),
+# LAYOUT: separate (default: gateway, projector, placement each on its own) or
+# combined (the three in one control-plane process; services/control-plane).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL=(projector audit placement host-actor gateway)   # start order; stop is reversed
+# Start order; stop is reversed. Without names, stop and status cover both layouts.
+case "${LAYOUT:-separate}" in
+  separate) ALL=(projector audit placement host-actor gateway) ;;
+  combined) ALL=(control-plane audit host-actor) ;;
+  *) die "LAYOUT must be separate or combined, not $LAYOUT" ;;
+esac
+EVERY=(control-plane projector audit placement host-actor gateway)
 export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 export ETCD_ENDPOINTS="${ETCD_ENDPOINTS:-http://127.0.0.1:2379}"
 export GATEWAY_PORT="${GATEWAY_PORT:-9517}"
@@ -22,7 +30,7 @@ gone()    { ! ours "$1"; }
 ready() {
   proc_running "$(<"$(pidfile "$1")")" || return 99
   case "$1" in
-    gateway) http_ok "http://$GATEWAY_HOST:$GATEWAY_PORT/" ;;
+    gateway|control-plane) http_ok "http://$GATEWAY_HOST:$GATEWAY_PORT/" ;;
     # The others are ready once they have logged that they are.
     *) grep -q '"msg":"ready' "$LOG_DIR/$1.log" ;;
   esac
@@ -60,12 +68,19 @@ status_one() {
 
 mkdir -p "$RUN_DIR" "$LOG_DIR"
 cmd="${1:-status}"; shift || true
-targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=("${ALL[@]}")
+targets=("$@")
 rc=0
 case "$cmd" in
-  start)  for s in "${targets[@]}"; do start_one "$s"; done ;;
-  stop)   for (( i=${#targets[@]}-1; i>=0; i-- )); do stop_one "${targets[$i]}"; done ;;
-  status) for s in "${targets[@]}"; do status_one "$s" || rc=3; done ;;
+  start)  [[ ${#targets[@]} -gt 0 ]] || targets=("${ALL[@]}")
+          for s in "${targets[@]}"; do start_one "$s"; done ;;
+  stop)   [[ ${#targets[@]} -gt 0 ]] || targets=("${EVERY[@]}")
+          for (( i=${#targets[@]}-1; i>=0; i-- )); do stop_one "${targets[$i]}"; done ;;
+  status) if [[ ${#targets[@]} -eq 0 ]]; then
+            # Both layouts: only what runs, or the chosen layout's services if nothing does.
+            for s in "${EVERY[@]}"; do ours "$s" && targets+=("$s"); done
+            [[ ${#targets[@]} -gt 0 ]] || targets=("${ALL[@]}")
+          fi
+          for s in "${targets[@]}"; do status_one "$s" || rc=3; done ;;
   *) die "usage: services.sh start|stop|status [service...]" ;;
 esac
 exit "$rc"

@@ -128,6 +128,8 @@ export async function startCluster(opts: {
    * the servers' logs).
    */
   logDir?: string;
+  /** 'separate' (default): gateway, projector and placement each in its own process; 'combined': one control-plane process. */
+  layout?: 'separate' | 'combined';
 } = {}): Promise<Cluster> {
   const nats = await startNats();
   const etcd = await startEtcd();
@@ -142,8 +144,13 @@ export async function startCluster(opts: {
     return p;
   };
   // noauth, explicitly: these tests drive the API without tokens (identity has its own tests).
-  add('gateway', 'services/gateway/main.ts', { GATEWAY_PORT: String(gatewayPort), GATEWAY_HOST: '127.0.0.1', AUTH_MODE: 'noauth', ...(opts.gatewayEnv ?? {}) });
-  add('projector', 'services/projector/main.ts');
+  const gatewayEnv = { GATEWAY_PORT: String(gatewayPort), GATEWAY_HOST: '127.0.0.1', AUTH_MODE: 'noauth', ...(opts.gatewayEnv ?? {}) };
+  if (opts.layout === 'combined') {
+    add('control-plane', 'services/control-plane/main.ts', { ...gatewayEnv, PLACEMENT_INSTANCE: 'p1' });
+  } else {
+    add('gateway', 'services/gateway/main.ts', gatewayEnv);
+    add('projector', 'services/projector/main.ts');
+  }
   const cluster: Cluster = {
     natsUrl: nats.url,
     etcdEndpoint: etcd.endpoint,
@@ -176,7 +183,7 @@ export async function startCluster(opts: {
       await cleanupHosts([...hosts.keys()], [...hosts.values()].filter((d): d is string => d !== null));
     },
   };
-  for (let i = 0; i < (opts.placements ?? 1); i++) cluster.addPlacement(`p${i + 1}`);
+  for (let i = opts.layout === 'combined' ? 1 : 0; i < (opts.placements ?? 1); i++) cluster.addPlacement(`p${i + 1}`);
   for (const h of opts.hosts ?? ['host-1']) cluster.addHostActor(h);
   return cluster;
 }

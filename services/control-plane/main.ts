@@ -1,0 +1,66 @@
+/**
+ * Entry point: `tsx services/control-plane/main.ts`: the gateway, the
+ * projector and a placement instance in one process, on one NATS connection
+ * and one etcd client. Each part is the same as in its own service and reads
+ * the same environment (services/<part>/config.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Etcd3 } from 'etcd3';
+import { createLogger } from '../platform/log.js';
+import { connectNats } from '../platform/nats.js';
+import { ensureStream } from '../platform/stream.js';
+import { createJetStreamEventStore } from '../platform/jetstream-eventstore.js';
+import { loadConfig as gatewayConfig } from '../gateway/config.js';
+import { startGateway } from '../gateway/server.js';
+import { loadConfig as placementConfig } from '../placement/config.js';
+import { createPlacement } from '../placement/placement.js';
+import { loadConfig as projectorConfig } from '../projector/config.js';
+import { createProjector } from '../projector/projector.js';
+
+const gw = gatewayConfig();
+const pl = placementConfig();
+const pr = projectorConfig();
+const log = createLogger('control-plane', gw.logLevel);
+const nc = await connectNats({ servers: gw.natsUrl, name: 'control-plane', log, waitOnFirstConnect: true });
+await ensureStream(await jetstreamManager(nc), {});
+const etcd = new Etcd3({ hosts: [...gw.etcdEndpoints] });
+const store = createJetStreamEventStore({ nc });
+const projector = await createProjector({ nc, store, log: log.child({ part: 'projector' }) });
+const placement = createPlacement({
+  nc,
+  store,
+  etcd,
+  log: log.child({ part: 'placement', instance: pl.instanceId }),
+  clock: () => new Date(),
+  newId: randomUUID,
+  weigher: pl.weigher,
+  domain: pl.domain,
+  instanceId: pl.instanceId,
+  electionTtlSeconds: pl.electionTtlSeconds,
+  batchSize: pl.batchSize,
+  batchDelayMs: pl.batchDelayMs,
+});
+await placement.start();
+const gateway = await startGateway({ nc, log: log.child({ part: 'gateway' }), config: gw, etcd, compute: { hostRpcTimeoutMs: gw.hostRpcTimeoutMs, wsSecret: gw.wsSecret } });
+log.info({ url: gateway.url, rebuild: pr.rebuild }, 'ready');
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping');
+  try {
+    await gateway.close();
+    await placement.stop({ resign: true });
+    await projector.stop();
+    etcd.close();
+    await nc.drain();
+  } catch (err) {
+    log.error({ err }, 'unclean shutdown');
+    process.exit(1);
+  }
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
