@@ -52,7 +52,7 @@ import { loadCapsule, loadContainer } from '../platform/commands.js';
 import type { EventStore } from '../platform/eventstore.js';
 import type { Logger } from '../platform/log.js';
 import { DESIRED_BUCKET, desiredHostFilter, desiredKey } from '../platform/readmodels.js';
-import type { ContainerRuntime, EventSubscription } from './docker.js';
+import type { ContainerRuntime, EventSubscription, RuntimeContainer } from './docker.js';
 import { createReconciler, failureBackoff, isEcho, newWorkerMemory, type WorkerMemory } from './reconciler.js';
 import { createImagePresence } from './images.js';
 import { createCapsuleReconciler, newCapsuleMemory, type CapsuleMemory } from './capsule-reconciler.js';
@@ -77,8 +77,15 @@ export interface HostActorOptions {
   readonly log: Logger;
   readonly clock: () => Date;
   readonly newId: () => string;
-  /** Full resync period. */
+  /**
+   * Resync period: the host's desired slice against one listing of its
+   * Docker containers. A container gets a pass (which inspects it) when the
+   * listing disagrees with what its last pass found, when its worker knows
+   * nothing yet, or when it was last inspected `recheckMs` ago or more.
+   */
   readonly resyncMs: number;
+  /** How often a settled container is inspected (and its networks looked at) all the same (default 60 s). */
+  readonly recheckMs?: number;
   /** Registers the host in etcd under a lease when given. */
   readonly etcd?: Etcd3;
   /** Registration details (default: TTL 10 s, capacity measured, no labels, zone nova). */
@@ -183,7 +190,8 @@ export function createHostActor(o: HostActorOptions): HostActor {
   const log = o.log.child({ component: 'host-actor', host: hostname });
   const resources = o.resources ?? null;
   const images = createImagePresence(runtime, { now: () => clock().getTime() });
-  const reconciler = createReconciler({ hostname, store, runtime, log, clock, newId: o.newId, resources, images });
+  const recheckMs = o.recheckMs ?? 60_000;
+  const reconciler = createReconciler({ hostname, store, runtime, log, clock, newId: o.newId, resources, images, networkRecheckMs: recheckMs });
   const capsules = createCapsuleReconciler({
     hostname, store, runtime, log, clock, newId: o.newId, resources, ...(o.sandboxImage ? { sandboxImage: o.sandboxImage } : {}),
   });
@@ -462,9 +470,10 @@ export function createHostActor(o: HostActorOptions): HostActor {
     }
     const labelled = await runtime.list(hostname);
     reconciler.sawListing(labelled.map((c) => c.uuid));
-    for (const uuid of desired) trigger(uuid, 'container', { full: true });
-    for (const uuid of desiredCapsules) trigger(uuid, 'capsule', { full: true });
     const now = clock().getTime();
+    const listedAs = new Map(labelled.filter((c) => !c.capsuleUuid).map((c) => [c.uuid, c]));
+    for (const uuid of desired) if (!settled(uuid, listedAs.get(uuid), now)) trigger(uuid, 'container', { full: true });
+    for (const uuid of desiredCapsules) trigger(uuid, 'capsule', { full: true });
     // Containers of capsules belong to their capsule, never to the container orphan sweep.
     const hd = diffHost(desired, labelled.filter((c) => !c.capsuleUuid), suspects, now, graceMs);
     suspects = hd.suspects;
@@ -493,6 +502,26 @@ export function createHostActor(o: HostActorOptions): HostActor {
         log.warn({ err: (err as Error).message }, 'network collection failed');
       }
     }
+  }
+
+  /**
+   * Whether a container needs no pass from the resync (a PLEG-style relist,
+   * as the kubelet does): its worker is idle with nothing scheduled, holds
+   * the desired entry's state or newer, and its last pass converged on
+   * Docker as the listing shows it now (same container id, same state),
+   * less than `recheckMs` ago. What the listing cannot show (limits changed
+   * by `docker update`, a network disconnected behind our back) raises a
+   * Docker event or is found by the recheck.
+   */
+  function settled(uuid: string, listed: RuntimeContainer | undefined, now: number): boolean {
+    const w = workers.get(workerKey('container', uuid));
+    if (!w || w.running || w.pending || w.timer !== undefined || !w.mem.last || w.mem.seen === undefined) return false;
+    const entry = watched.get(desiredKey(hostname, 'container', uuid));
+    const entrySeq = entry ? seqOfEntry(entry) : undefined;
+    if (entrySeq === undefined || entrySeq > w.mem.last.seq) return false;
+    if (now - w.mem.seenAt >= recheckMs) return false;
+    const seen = w.mem.seen;
+    return seen === null ? listed === undefined : listed !== undefined && listed.dockerId === seen.dockerId && listed.state === seen.state;
   }
 
   function resync(): Promise<void> {

@@ -16,6 +16,8 @@ export interface HostActorConfig {
   readonly labels: Readonly<Record<string, string>>;
   readonly availabilityZone: string;
   readonly resyncSeconds: number;
+  /** RECHECK_SECONDS: a settled container is inspected (and its networks looked at) at least this often (default 60). */
+  readonly recheckSeconds: number;
   /** The actor's directory on this host; its filesystem is the disk capacity reported. */
   readonly stateDir: string;
   readonly leaseTtlSeconds: number;
@@ -85,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HostActorConfi
     labels: parseLabels(env['HOST_LABELS']),
     availabilityZone: env['AVAILABILITY_ZONE'] || DEFAULT_AVAILABILITY_ZONE,
     resyncSeconds: num(env, 'RESYNC_SECONDS', 0.1) ?? 10,
+    recheckSeconds: num(env, 'RECHECK_SECONDS', 0) ?? 60,
     stateDir,
     leaseTtlSeconds: num(env, 'HOST_LEASE_TTL', 2) ?? 10,
     allowImagePull: /^(1|true|yes)$/i.test(env['ALLOW_IMAGE_PULL'] ?? ''),

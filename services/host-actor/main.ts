@@ -50,6 +50,7 @@ const actor = createHostActor({
   clock: () => new Date(),
   newId: randomUUID,
   resyncMs: config.resyncSeconds * 1000,
+  recheckMs: config.recheckSeconds * 1000,
   resources,
   sandboxImage: config.sandboxImage,
   rpcExtras: createRpcExtras({ nc, hostname: config.hostname, log, socketPath: config.dockerSocket }),

@@ -39,6 +39,7 @@ import {
   diffContainer,
   type DockerAction,
   type DockerObservation,
+  type DockerState,
 } from '../../domain/reconcile.js';
 import { executeContainerCommand } from '../platform/commands.js';
 import type { EventStore } from '../platform/eventstore.js';
@@ -62,7 +63,8 @@ export interface ReconcilerDeps {
   /**
    * How often a full pass looks at the networks of a container whose log
    * and Docker state did not change since they were last found in step
-   * (default 60 s). See PassOptions.
+   * (default 60 s). See PassOptions. The host actor's resync inspects a
+   * settled container in Docker as often (HostActorOptions.recheckMs).
    */
   readonly networkRecheckMs?: number;
 }
@@ -121,6 +123,14 @@ export interface WorkerMemory {
    * (Docker may report the event before it answers), dropped if it fails.
    */
   echoes: Map<string, number>;
+  /**
+   * Docker as the last pass that converged left it (null: no container), and
+   * when (ms); undefined while a pass runs or after one that did not
+   * converge. The resync compares it with Docker's listing: a container
+   * whose listed id and state are these needs no pass (see actor.ts).
+   */
+  seen: { readonly dockerId: string; readonly state: DockerState } | null | undefined;
+  seenAt: number;
 }
 
 export const newWorkerMemory = (): WorkerMemory => ({
@@ -133,6 +143,8 @@ export const newWorkerMemory = (): WorkerMemory => ({
   netSynced: null,
   netSyncedAt: 0,
   echoes: new Map(),
+  seen: undefined,
+  seenAt: 0,
 });
 
 /** How long an expected echo is waited for (Docker sends it within the call). */
@@ -371,6 +383,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     };
     /** What Docker told us about the container, when we need not ask it again (see above). */
     let told: DockerObservation | null = null;
+    mem.seen = undefined;
     rounds: for (let step = 0; step < maxSteps; step++) {
       // A uuid that can only have a container under its own name, and that we
       // never created, has none: create (whose name conflict adopts one made
@@ -395,6 +408,8 @@ export function createReconciler(deps: ReconcilerDeps) {
         }
         mem.failures = 0;
         mem.conflicts = 0;
+        mem.seen = docker ? { dockerId: docker.dockerId, state: docker.state } : null;
+        mem.seenAt = now;
         return { state, retryInMs: null };
       }
       for (const a of actions) {

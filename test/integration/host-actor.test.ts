@@ -45,7 +45,8 @@ const RUN = `${process.pid}-${Date.now().toString(36)}`;
 const HOST_A = `it-ha-${RUN}-a`;
 const HOST_B = `it-ha-${RUN}-b`;
 const HOST_C = `it-ha-${RUN}-c`; // the child-process actor
-const ALL_HOSTS = [HOST_A, HOST_B, HOST_C];
+const HOST_D = `it-ha-${RUN}-d`; // deaf to Docker's events: the resync alone
+const ALL_HOSTS = [HOST_A, HOST_B, HOST_C, HOST_D];
 const STATE = mkdtempSync(join(tmpdir(), 'zun-host-actor-it-'));
 
 let nats: NatsServer;
@@ -71,6 +72,7 @@ function captureLogger() {
 }
 
 const newId = () => randomUUID();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const deps = () => ({ store, newId, now: () => new Date() });
 const ctx = () => ({ projectId: 'proj-1', userId: 'user-1', requestId: `req-${randomUUID()}` });
 
@@ -325,6 +327,51 @@ describe('host actor on the real dockerd', () => {
     expect(missing.statusReason).toBe(`No such container: ${uuid} in docker`);
     await actorA.idle();
     expect(await dockerOf(uuid)).toHaveLength(0); // not recreated without auto-heal
+  });
+
+  it('resync by listing: settled containers are not inspected; a change the events missed is found from the listing', async () => {
+    // An actor that hears no Docker events, and counts what it asks Docker.
+    const real = createDockerRuntime();
+    const calls = { find: 0, list: 0 };
+    const deaf = createHostActor({
+      hostname: HOST_D,
+      nc,
+      store,
+      runtime: {
+        ...real,
+        find: (host, uuid) => (calls.find++, real.find(host, uuid)),
+        list: (host) => (calls.list++, real.list(host)),
+        events: () => ({ close() {} }),
+      },
+      log: captureLogger(),
+      clock: () => new Date(),
+      newId,
+      resyncMs: 250,
+      rpc: false,
+    });
+    await deaf.start();
+    try {
+      const uuids = [await place(HOST_D), await place(HOST_D), await place(HOST_D)];
+      const running = await Promise.all(uuids.map((u) => untilStatus(u, 'Running')));
+      await deaf.idle();
+      await sleep(300); // a resync after the last pass
+      calls.find = 0;
+      calls.list = 0;
+      await sleep(1_500);
+      expect(calls.list).toBeGreaterThanOrEqual(3);
+      expect(calls.find).toBe(0); // before: one inspect per container per resync
+
+      // Stopped behind its back, with no event heard: the listing shows it exited.
+      await docker.getContainer(running[0]!.observed.dockerId!).stop({ t: 1 });
+      const stopped = await untilStatus(uuids[0]!, 'Stopped', 10_000);
+      expect(stopped.desired.power).toBe('stopped');
+      await deaf.idle();
+      expect(calls.find).toBeGreaterThanOrEqual(1);
+      expect(calls.find).toBeLessThanOrEqual(3); // the one container, not all of them
+      for (const u of uuids.slice(1)) expect((await state(u)).status).toBe('Running');
+    } finally {
+      await deaf.stop();
+    }
   });
 
   it('drift with restart policy always: an exit behind its back is repaired', async () => {
