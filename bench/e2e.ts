@@ -51,14 +51,23 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
   const baseCpu0 = cpuOf(dockerPids);
   const baseClient0 = process.cpuUsage();
   const baseBusy = busyMeter();
+  // Where the time goes (diagnostic): each measured container's create and start calls.
+  const baseCreate: number[] = [];
+  const baseStart: number[] = [];
   const rawCreateStart = async (i: number) => {
+    const t0 = performance.now();
     const c = await docker.createContainer({
       Image: IMAGE,
       Cmd: ['sleep', '3600'],
       Labels: { [benchLabel]: 'baseline', 'zun.bench': String(i) },
       HostConfig: { Init: true, Memory: 64 * 1024 * 1024, MemorySwap: 128 * 1024 * 1024, NanoCpus: 0.1e9, NetworkMode: benchLabel },
     });
+    const t1 = performance.now();
     await c.start();
+    if (i < n) {
+      baseCreate.push(t1 - t0);
+      baseStart.push(performance.now() - t1);
+    }
   };
   const baseline = await runConcurrent(n, concurrency, rawCreateStart);
   const baselineBusy = baseBusy();
@@ -70,15 +79,24 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
   await removeLabelled(docker, benchLabel);
   await network.remove().catch(() => {});
 
-  progress('starting the system (nats, etcd, projector, placement, host actor, gateway)');
+  // E2E_LAYOUT=combined: gateway, projector and placement in one process (services/control-plane).
+  const layout = process.env['E2E_LAYOUT'] === 'combined' ? 'combined' : 'separate';
+  progress(`starting the system, ${layout} layout (nats, etcd, projector, placement, host actor, gateway)`);
   // The host offers room for all of them (the default capacity is this
   // machine's 2 cpus, which placement would not overcommit).
   // The services log to files, as they would in production, not through this process.
   const logDir = mkdtempSync(join(tmpdir(), 'zun-bench-logs-'));
-  const cluster = await startCluster({ hosts: ['bench-host'], hostEnv: { HOST_CPUS: '64', HOST_MEMORY_MIB: '65536' }, logDir, layout: process.env['E2E_LAYOUT'] === 'combined' ? 'combined' : 'separate' });
+  const cluster = await startCluster({ hosts: ['bench-host'], hostEnv: { HOST_CPUS: '64', HOST_MEMORY_MIB: '65536' }, logDir, layout });
   // Keep-alive HTTP, like dockerode's client in the baseline (fetch costs the client several times more per request).
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   let failedRun = true;
+  // Where the time goes (diagnostic): when each container's POST was sent and answered, and its events seen.
+  const seenAt = new Map<string, Record<string, number>>();
+  const mark = (id: string, what: string, t = performance.now()) => {
+    const m = seenAt.get(id) ?? {};
+    m[what] ??= t;
+    seenAt.set(id, m);
+  };
   try {
     await cluster.ready();
     const nc = await connect({ servers: cluster.natsUrl });
@@ -90,6 +108,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
       callback: (_err, msg) => {
         const body = msg.json<{ type: string }>();
         const id = parseAggregateSubject(msg.subject).id;
+        mark(id, body.type);
         if (body.type === 'ContainerSchedulingFailed' || body.type === 'ContainerOperationFailed') {
           failed.set(id, JSON.stringify(body));
           const w = started.get(id);
@@ -124,7 +143,16 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     const conns0 = await connz();
     const client0 = process.cpuUsage();
     const oursBusy = busyMeter();
+    seenAt.clear(); // the warm-up
     const ours = await runConcurrent(n, concurrency, (i) => createAndWait(cluster.gatewayUrl, headers, started, early, failed, `bench-${i}`));
+    const measured = [...seenAt.values()].filter((m) => m['sent'] !== undefined);
+    const stage = (from: string, to: string) => pct(measured.flatMap((m) => (m[from] !== undefined && m[to] !== undefined ? [m[to]! - m[from]!] : [])), 50);
+    const stages = {
+      ours_stage_post_to_202_p50_ms: stage('sent', 'accepted'),
+      ours_stage_to_scheduled_p50_ms: stage('sent', 'ContainerScheduled'),
+      ours_stage_scheduled_to_created_p50_ms: stage('ContainerScheduled', 'ContainerCreated'),
+      ours_stage_created_to_started_p50_ms: stage('ContainerCreated', 'ContainerStarted'),
+    };
     const oursBusyPct = oursBusy();
     const clientCpu = cpuMs(process.cpuUsage(client0)) / n;
     // CPU per container: the measured phase, not what follows it (the last passes' network records, the next resync).
@@ -158,6 +186,9 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         ours_p99_ms: pct(ours.latencies, 99),
         total_time_ratio: ratio,
         added_p50_ms: added,
+        baseline_create_p50_ms: pct(baseCreate, 50),
+        baseline_start_p50_ms: pct(baseStart, 50),
+        ...stages,
         serial_containers: serialN,
         serial_baseline_p50_ms: pct(baselineSerial.latencies, 50),
         serial_ours_p50_ms: pct(oursSerial.latencies, 50),
@@ -177,9 +208,11 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         { metric: 'added_p50_ms', op: '<=', value: 50 },
       ],
       notes:
+        `layout: ${layout} (E2E_LAYOUT). ` +
         'baseline = dockerode create+start with the same image, command, Init, memory and CPU limits, on a user-defined bridge network like the project network the host actor attaches; ours = gateway POST ?run=true until ContainerStarted is on the stream. ' +
         'nats_msgs_*: messages into and out of nats-server per container (all connections, the subscription of this benchmark included); nats_msgs_<service>_sent/received: the same for the connection of one service. cpu_*: CPU time per container of each process during the measured phase (dockerd = dockerd + containerd; client = this benchmark process, which drives the load); *_cpu_busy_pct: the whole machine, all processes (other users included). ' +
         'The services log to files (not through the benchmark process); the client speaks keep-alive HTTP with node:http in both phases. ' +
+        'Where the time goes (diagnostics): baseline_create/start = the two Docker calls of the baseline; ours_stage_* = from the POST to its 202, from the POST to ContainerScheduled (gateway + placement), from ContainerScheduled to ContainerCreated (projector, host actor, Docker create), from ContainerCreated to ContainerStarted (mostly Docker start), each as this benchmark saw the events. ' +
         'serial_*: a diagnostic, not a target: the same, one container at a time, where nothing waits for the CPU, so the difference is the latency the system itself adds.',
     };
     failedRun = false;
@@ -199,11 +232,14 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     failed: Map<string, string>,
     name: string,
   ) {
+    const sentAt = performance.now();
     const res = await post(agent, `${url}/v1/containers?run=true`, headers, {
       name, image: IMAGE, command: ['sleep', '3600'], memory: 64, cpu: 0.1, image_pull_policy: 'ifnotpresent',
     });
     if (res.status !== 202) throw new Error(`create ${name}: ${res.status} ${res.body}`);
     const { uuid } = JSON.parse(res.body) as { uuid: string };
+    mark(uuid, 'sent', sentAt);
+    mark(uuid, 'accepted');
     if (!early.delete(uuid)) {
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`${name} (${uuid}) not Running within 60 s`)), 60_000);
