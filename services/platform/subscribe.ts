@@ -177,7 +177,9 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
         const consumer = await js.consumers.get(stream, opts.durable);
         // A small client buffer: buffered events are already out on the server's
         // ack clock, so a slow handler must not sit on hundreds of them.
-        messages = await consumer.consume({ max_messages: Math.min(maxAckPending, 64), expires: 10_000 });
+        // Batch mode takes up to a batch at a time.
+        const buffered = opts.batchHandler ? Math.min(maxAckPending, opts.maxBatch ?? 256) : Math.min(maxAckPending, 64);
+        messages = await consumer.consume({ max_messages: buffered, expires: 10_000 });
         if (stopped) break;
         watch(messages);
         if (opts.batchHandler) {

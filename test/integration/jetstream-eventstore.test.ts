@@ -500,19 +500,29 @@ describe('consumeDurable', () => {
     await expect(consumeDurable({ nc, durable: 'neither', log })).rejects.toThrow('exactly one of handler and batchHandler');
   });
 
-  it('loses no acknowledged event across a kill -9 and restart of nats-server', async () => {
+  it.each(['one at a time', 'in batches'] as const)('loses no acknowledged event across a kill -9 and restart of nats-server (%s)', async (mode) => {
     const from = (await jsm.streams.info(STREAM_NAME)).state.last_seq + 1;
     const { log, lines } = captureLog();
     const handled = new Map<number, number>();
+    const count = (e: { seq: number }) => handled.set(e.seq, (handled.get(e.seq) ?? 0) + 1);
     const sub = await consumeDurable({
       nc,
-      durable: 'restart-survivor',
+      durable: mode === 'one at a time' ? 'restart-survivor' : 'restart-survivor-batches',
       deliverFrom: from,
       log,
-      handler: async (e) => {
-        handled.set(e.seq, (handled.get(e.seq) ?? 0) + 1);
-        await sleep(1);
-      },
+      ...(mode === 'one at a time'
+        ? {
+            handler: async (e) => {
+              count(e);
+              await sleep(1);
+            },
+          }
+        : {
+            batchHandler: async (events) => {
+              for (const e of events) count(e);
+              await sleep(1);
+            },
+          }),
     });
     const ids = Array.from({ length: 10 }, () => randomUUID());
     const acked: number[] = [];
@@ -541,6 +551,7 @@ describe('consumeDurable', () => {
       expect(lines().some((l) => l['level'] === 60)).toBe(false);
     } finally {
       await sub.stop();
+      if (mode === 'in batches') await jsm.consumers.delete(STREAM_NAME, 'restart-survivor-batches').catch(() => {});
     }
   });
 
