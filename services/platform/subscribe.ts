@@ -141,6 +141,16 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
     const queue: JsMsg[] = [];
     let wake: (() => void) | null = null;
     let ended = false;
+    const wakeWorker = () => {
+      const w = wake as (() => void) | null;
+      wake = null;
+      w?.();
+    };
+    // The worker never rejects unobserved: handleBatch catches the handler's
+    // errors, and anything else it throws (acks and naks do not today) ends
+    // this consume, like a throw in the one-at-a-time loop, and is rethrown
+    // below; the queued events were not acked and come again.
+    let failure: unknown = null;
     const worker = (async () => {
       for (;;) {
         if (queue.length === 0) {
@@ -148,26 +158,28 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
           await new Promise<void>((r) => (wake = r));
           continue;
         }
-        await handleBatch(queue.splice(0, maxBatch));
+        try {
+          await handleBatch(queue.splice(0, maxBatch));
+        } catch (err) {
+          failure = err;
+          await msgs.close().catch(() => {});
+          return;
+        }
       }
     })();
     try {
       for await (const m of msgs) {
+        if (failure) break;
         queue.push(m);
         onMessage();
-        if (wake) {
-          const w: () => void = wake;
-          wake = null;
-          w();
-        }
+        wakeWorker();
       }
     } finally {
       ended = true;
-      const w = wake as (() => void) | null;
-      wake = null;
-      w?.();
+      wakeWorker();
       await worker;
     }
+    if (failure) throw failure;
   }
 
   async function loop(): Promise<void> {
