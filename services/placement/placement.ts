@@ -26,6 +26,13 @@
  *
  * When the term ends (leadership lost, stop()), the pump and the tail stop at
  * once; commands already in flight finish, nothing new is started.
+ *
+ * Warm standby: an instance that is not leading folds the stream all the
+ * same (the same fold, no reactions), as a Nomad follower applies the log.
+ * When it is elected it hands that view to the term, whose step 1 then reads
+ * only what the standby had not folded yet: a takeover costs the TTL and a
+ * short catch-up, not a fold of the whole history. After a term ends the
+ * instance stands by again with a fresh view.
  */
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -92,6 +99,10 @@ export interface PlacementOptions {
 
 export interface PlacementStats {
   readonly terms: number;
+  /** Events the last term read before it began to place (its catch-up; the whole stream without a warm standby). */
+  readonly takeoverEvents: number;
+  /** How far the standby view has folded the stream (0 while leading). */
+  readonly standbySeq: number;
   readonly placed: number;
   readonly failed: number;
   readonly released: number;
@@ -123,26 +134,83 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 type Consumer = ContainerState | CapsuleState;
 
+/** What placement folds from the stream: the ledger and every consumer. */
+interface View {
+  ledger: MutableLedger;
+  containers: Map<string, ContainerState>;
+  capsules: Map<string, CapsuleState>;
+  /** Consumers known deleted (their states are dropped). */
+  deleted: Set<string>;
+  /** The stream sequence folded up to (the tail's position; own appends do not move it). */
+  lastSeq: number;
+}
+
+/** Folds one event into a view; returns the consumer it touched, if any. Skips what is already folded. */
+function foldEvent(v: View, e: RecordedEvent, domain: string): { kind: ConsumerKind; id: string } | 'ledger' | null {
+  if (e.seq > v.lastSeq) v.lastSeq = e.seq;
+  switch (e.aggregateKind) {
+    case 'placement': {
+      if (e.aggregateId !== domain) return null;
+      const before = v.ledger.seq;
+      applyLedgerEvent(v.ledger, e as RecordedEvent<PlacementEvent>);
+      return v.ledger.seq !== before ? 'ledger' : null;
+    }
+    case 'container': {
+      if (v.deleted.has(e.aggregateId)) return null;
+      const s = v.containers.get(e.aggregateId) ?? initialContainerState(e.aggregateId);
+      if (e.seq <= s.seq) return null;
+      setConsumerIn(v, 'container', e.aggregateId, evolveContainer(s, e as RecordedEvent<ContainerEvent>));
+      return { kind: 'container', id: e.aggregateId };
+    }
+    case 'capsule': {
+      if (v.deleted.has(e.aggregateId)) return null;
+      const s = v.capsules.get(e.aggregateId) ?? initialCapsuleState(e.aggregateId);
+      if (e.seq <= s.seq) return null;
+      setConsumerIn(v, 'capsule', e.aggregateId, evolveCapsule(s, e as RecordedEvent<CapsuleEvent>));
+      return { kind: 'capsule', id: e.aggregateId };
+    }
+    default:
+      return null;
+  }
+}
+
+/** Records a consumer's newer state; a deleted one becomes a tombstone. */
+function setConsumerIn(v: View, kind: ConsumerKind, id: string, s: Consumer): void {
+  if (v.deleted.has(id)) return;
+  const cur = kind === 'container' ? v.containers.get(id) : v.capsules.get(id);
+  if (cur && cur.seq >= s.seq) return;
+  if (s.status === 'Deleted') {
+    v.containers.delete(id);
+    v.capsules.delete(id);
+    v.deleted.add(id);
+    return;
+  }
+  if (kind === 'container') v.containers.set(id, s as ContainerState);
+  else v.capsules.set(id, s as CapsuleState);
+}
+
 export function createPlacement(o: PlacementOptions): PlacementService {
   const log = o.log.child({ component: 'placement', instance: o.instanceId, domain: o.domain });
   const registry = o.registry ?? createHostRegistryView({ etcd: o.etcd, log });
   const election =
     o.election ??
     createEtcdElection({ etcd: o.etcd, name: ELECTION_NAME, instanceId: o.instanceId, ttlSeconds: o.electionTtlSeconds ?? 5, log });
-  const stats = { terms: 0, placed: 0, failed: 0, released: 0, lost: 0, conflicts: 0, commits: 0 };
+  const stats = { terms: 0, takeoverEvents: 0, placed: 0, failed: 0, released: 0, lost: 0, conflicts: 0, commits: 0 };
   let session: Session | null = null;
+  let standby: Standby | null = null;
+  let stopping = false;
   let unsubscribe: (() => void) | null = null;
 
   const ledgerDeps: LedgerDeps = { store: o.store, domain: o.domain, newId: o.newId, now: o.clock };
   const cmdDeps: PlacementCommandDeps = { store: o.store, newId: o.newId, now: o.clock, domain: o.domain };
 
   /** Everything one term knows and does; dropped when the term ends. */
-  class Session {
-    readonly ledger: MutableLedger = initialLedger();
-    readonly containers = new Map<string, ContainerState>();
-    readonly capsules = new Map<string, CapsuleState>();
+  class Session implements View {
+    ledger: MutableLedger = initialLedger();
+    containers = new Map<string, ContainerState>();
+    capsules = new Map<string, CapsuleState>();
     /** Consumers known deleted (their states are dropped). */
-    readonly deleted = new Set<string>();
+    deleted = new Set<string>();
     lastSeq = 0;
     /** Waiting for a plan, in arrival order. */
     readonly pending = new Map<string, ConsumerKind>();
@@ -169,6 +237,15 @@ export function createPlacement(o: PlacementOptions): PlacementService {
         },
         { once: true },
       );
+    }
+
+    /** Takes over a standby's view (before run(): nothing else has touched this term's). */
+    adopt(v: View): void {
+      this.ledger = v.ledger;
+      this.containers = v.containers;
+      this.capsules = v.capsules;
+      this.deleted = v.deleted;
+      this.lastSeq = v.lastSeq;
     }
 
     private freeSlot(): void {
@@ -209,47 +286,11 @@ export function createPlacement(o: PlacementOptions): PlacementService {
 
     /** Folds one event; returns the consumer it touched, if any. Skips what is already folded. */
     fold(e: RecordedEvent): { kind: ConsumerKind; id: string } | 'ledger' | null {
-      if (e.seq > this.lastSeq) this.lastSeq = e.seq;
-      switch (e.aggregateKind) {
-        case 'placement': {
-          if (e.aggregateId !== o.domain) return null;
-          const before = this.ledger.seq;
-          applyLedgerEvent(this.ledger, e as RecordedEvent<PlacementEvent>);
-          return this.ledger.seq !== before ? 'ledger' : null;
-        }
-        case 'container': {
-          if (this.deleted.has(e.aggregateId)) return null;
-          const s = this.containers.get(e.aggregateId) ?? initialContainerState(e.aggregateId);
-          if (e.seq <= s.seq) return null;
-          const next = evolveContainer(s, e as RecordedEvent<ContainerEvent>);
-          this.setConsumer('container', e.aggregateId, next);
-          return { kind: 'container', id: e.aggregateId };
-        }
-        case 'capsule': {
-          if (this.deleted.has(e.aggregateId)) return null;
-          const s = this.capsules.get(e.aggregateId) ?? initialCapsuleState(e.aggregateId);
-          if (e.seq <= s.seq) return null;
-          const next = evolveCapsule(s, e as RecordedEvent<CapsuleEvent>);
-          this.setConsumer('capsule', e.aggregateId, next);
-          return { kind: 'capsule', id: e.aggregateId };
-        }
-        default:
-          return null;
-      }
+      return foldEvent(this, e, o.domain);
     }
 
     setConsumer(kind: ConsumerKind, id: string, s: Consumer): void {
-      if (this.deleted.has(id)) return;
-      const cur = this.consumer(kind, id);
-      if (cur && cur.seq >= s.seq) return;
-      if (s.status === 'Deleted') {
-        this.containers.delete(id);
-        this.capsules.delete(id);
-        this.deleted.add(id);
-        return;
-      }
-      if (kind === 'container') this.containers.set(id, s as ContainerState);
-      else this.capsules.set(id, s as CapsuleState);
+      setConsumerIn(this, kind, id, s);
     }
 
     // ---- reactions (level-based: look at the state, not at the event) ----
@@ -367,18 +408,25 @@ export function createPlacement(o: PlacementOptions): PlacementService {
 
     // ---- the term ---------------------------------------------------------
 
-    async run(): Promise<void> {
-      this.log.info('leading: folding the stream');
+    async run(warm: Promise<View | null>): Promise<void> {
+      const view = await warm;
+      if (view) this.adopt(view);
+      if (!this.active) return;
+      const from = this.lastSeq + 1;
+      this.log.info({ from }, view ? 'leading: catching up from the standby view' : 'leading: folding the stream');
       const t0 = Date.now();
+      let read = 0;
       await this.retrying('initial read', async () => {
         for await (const batch of readBatches({ nc: o.nc, streamName: o.streamName, fromSeq: this.lastSeq + 1 })) {
           for (const e of batch) this.fold(e);
+          read += batch.length;
           if (!this.active) return;
         }
       });
       if (!this.active) return;
+      stats.takeoverEvents = read;
       this.log.info(
-        { seq: this.lastSeq, containers: this.containers.size, capsules: this.capsules.size, claims: this.ledger.claims.size, ms: Date.now() - t0 },
+        { seq: this.lastSeq, read, containers: this.containers.size, capsules: this.capsules.size, claims: this.ledger.claims.size, ms: Date.now() - t0 },
         'stream folded',
       );
       this.reconcileAll();
@@ -568,15 +616,98 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     const previous = session;
     session = s;
     void previous?.end();
+    // The standby's view, once its tail has stopped (null without one).
+    const sb = standby;
+    standby = null;
+    const warm = sb ? sb.stop() : Promise.resolve(null);
     term.signal.addEventListener(
       'abort',
       () => {
         if (session === s) session = null;
         void s.end();
+        standBy();
       },
       { once: true },
     );
-    s.run().catch((err: unknown) => s.log.error({ err }, 'placement term failed'));
+    s.run(warm).catch((err: unknown) => s.log.error({ err }, 'placement term failed'));
+  }
+
+  /** Folds the stream while not leading, so that a takeover starts from it. */
+  function standBy(): void {
+    if (stopping || standby || session) return;
+    standby = new Standby();
+  }
+
+  class Standby implements View {
+    ledger: MutableLedger = initialLedger();
+    containers = new Map<string, ContainerState>();
+    capsules = new Map<string, CapsuleState>();
+    deleted = new Set<string>();
+    lastSeq = 0;
+    private stopped = false;
+    private tail: ConsumerMessages | null = null;
+    private readonly done: Promise<void>;
+
+    constructor() {
+      this.done = this.follow();
+    }
+
+    /** Stops following and hands over the view: consistent up to lastSeq. */
+    async stop(): Promise<View> {
+      this.stopped = true;
+      const t = this.tail;
+      this.tail = null;
+      await t?.close().catch(() => {});
+      await this.done;
+      return this;
+    }
+
+    reopenTail(): void {
+      const t = this.tail;
+      this.tail = null;
+      void t?.close().catch(() => {});
+    }
+
+    private async follow(): Promise<void> {
+      const js = jetstream(o.nc);
+      while (!this.stopped) {
+        try {
+          for await (const batch of readBatches({ nc: o.nc, streamName: o.streamName, fromSeq: this.lastSeq + 1 })) {
+            for (const e of batch) foldEvent(this, e, o.domain);
+            if (this.stopped) return;
+          }
+          const consumer = await js.consumers.get(o.streamName ?? STREAM_NAME, {
+            deliver_policy: DeliverPolicy.StartSequence,
+            opt_start_seq: this.lastSeq + 1,
+          });
+          if (this.stopped) return;
+          const msgs = await consumer.consume({ max_messages: 4096, callback: (m: JsMsg) => this.onTail(m) });
+          this.tail = msgs;
+          if (this.stopped) {
+            await msgs.close();
+            return;
+          }
+          const closed = await msgs.closed();
+          if (closed instanceof Error) throw closed;
+        } catch (err) {
+          if (this.stopped) return;
+          log.warn({ err: (err as Error).message, from: this.lastSeq + 1 }, 'standby fold failed; resuming');
+          await sleep(500);
+        }
+      }
+    }
+
+    private onTail(m: JsMsg): void {
+      if (this.stopped || m.seq <= this.lastSeq) return;
+      let e: RecordedEvent;
+      try {
+        e = decodeEvent(m.data, m.seq);
+      } catch {
+        this.lastSeq = m.seq; // malformed: the leader skips it too
+        return;
+      }
+      foldEvent(this, e, o.domain);
+    }
   }
 
   let watchingStatus = false;
@@ -585,22 +716,31 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     watchingStatus = true;
     void (async () => {
       for await (const st of o.nc.status()) {
-        if (st.type === 'reconnect') session?.reopenTail();
+        if (st.type === 'reconnect') {
+          session?.reopenTail();
+          standby?.reopenTail();
+        }
       }
     })().catch(() => {});
   }
 
   return {
     async start() {
+      stopping = false;
       watchConnection();
       await registry.start();
       unsubscribe = registry.onChange(onHostChange);
+      standBy();
       election.start(onElected);
       log.info({ weigher: o.weigher }, 'placement started; campaigning');
     },
     async stop(opts = {}) {
+      stopping = true;
       const s = session;
       session = null;
+      const sb = standby;
+      standby = null;
+      await sb?.stop();
       await election.stop(opts);
       await s?.end();
       unsubscribe?.();
@@ -609,6 +749,6 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       log.info('placement stopped');
     },
     isLeader: () => session !== null && election.isLeader(),
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, standbySeq: standby?.lastSeq ?? 0 }),
   };
 }

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { STREAM_NAME } from '../../events/index.js';
 import { Etcd3 } from 'etcd3';
 import type { CapsuleSpec, ContainerSpec, PlacementEvent, RecordedEvent } from '../../events/index.js';
 import type { HostRecord } from '../../domain/host.js';
@@ -274,18 +275,28 @@ describe('placement service', () => {
     for (const id of ids) expect((await store.load('container', id)).filter((e) => e.type === 'ContainerScheduled').length).toBeLessThanOrEqual(1);
   });
 
-  it('the standby takes over within the TTL when the leader dies without resigning', async () => {
+  it('the standby takes over within the TTL when the leader dies without resigning, from the view it folded while waiting', async () => {
     const [leader] = leaders();
     expect(leader).toBeDefined();
+    const standby = instances.find((p) => p !== leader)!;
+    // Warm standby: it has folded the stream as it grew (no placing).
+    const { state } = await (await jetstreamManager(nc)).streams.info(STREAM_NAME);
+    expect(state.last_seq).toBeGreaterThan(50);
+    await waitFor('the standby to have folded the stream', async () => standby.stats().standbySeq >= state.last_seq);
+    expect(standby.stats().placed).toBe(0);
     const t0 = Date.now();
     await leader!.stop({ resign: false });
     const next = await waitFor('the standby to lead', async () => instances.find((p) => p !== leader && p.isLeader()), 10_000, 20);
     const took = Date.now() - t0;
     // The dead leader's lease runs out after TTL (plus etcd's lease check granularity).
     expect(took).toBeLessThan(TTL * 1000 * 2 + 1000);
+    expect(next).toBe(standby);
     const s = await decided(await create({ cpu: 1, memory: 256, availabilityZone: 'az2' }));
     expect(s.host).toBe('h2');
     expect(next.stats().placed).toBeGreaterThanOrEqual(1);
+    // Its term read only what the standby had not folded (nothing was appended meanwhile), not the whole stream.
+    expect(next.stats().takeoverEvents).toBeLessThan(5);
+    expect(next.stats().standbySeq).toBe(0); // leading: no standby view
     // A new standby joins.
     await startInstance('pl-c');
   });
