@@ -4,7 +4,8 @@
  * tells each consumer where it runs.
  *
  * As leader (one "term"):
- *  1. fold the whole stream once (readBatches): containers, capsules, ledger;
+ *  1. fold the stream (readBatches): containers, capsules, ledger; from where
+ *     the standby view handed over left off (see below), else from the start;
  *  2. reconcile by level: pending consumers are queued, claimed-but-not-yet-
  *     scheduled ones are scheduled from the ledger, claims of deleted or
  *     failed consumers are released, consumers on hosts missing from the
