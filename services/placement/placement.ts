@@ -418,7 +418,11 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       const t0 = Date.now();
       let read = 0;
       await this.retrying('initial read', async () => {
-        for await (const batch of readBatches({ nc: o.nc, streamName: o.streamName, fromSeq: this.lastSeq + 1 })) {
+        const onMalformed = (err: Error, seq: number) => {
+          this.lastSeq = Math.max(this.lastSeq, seq);
+          this.log.error({ err: err.message, seq }, 'skipping a malformed event');
+        };
+        for await (const batch of readBatches({ nc: o.nc, streamName: o.streamName, fromSeq: this.lastSeq + 1, onMalformed })) {
           for (const e of batch) this.fold(e);
           read += batch.length;
           if (!this.active) return;
@@ -673,7 +677,11 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       const js = jetstream(o.nc);
       while (!this.stopped) {
         try {
-          for await (const batch of readBatches({ nc: o.nc, streamName: o.streamName, fromSeq: this.lastSeq + 1 })) {
+          const onMalformed = (err: Error, seq: number) => {
+            this.lastSeq = Math.max(this.lastSeq, seq);
+            log.error({ err: err.message, seq }, 'standby: skipping a malformed event');
+          };
+          for await (const batch of readBatches({ nc: o.nc, streamName: o.streamName, fromSeq: this.lastSeq + 1, onMalformed })) {
             for (const e of batch) foldEvent(this, e, o.domain);
             if (this.stopped) return;
           }

@@ -48,6 +48,7 @@ import {
   type StoredMsg,
 } from '@nats-io/jetstream';
 import {
+  MalformedEventError,
   STREAM_NAME,
   aggregateSubject,
   decodeEvent,
@@ -402,6 +403,12 @@ export interface ReadAllOptions {
   readonly maxRestarts?: number;
   /** Body decoder (default decodeEvent); must throw MalformedEventError like it. */
   readonly decode?: (body: Uint8Array, seq: number) => RecordedEvent;
+  /**
+   * Given, a malformed event is handed to it and left out of the batches
+   * instead of ending the read (readBatches only): for readers that must not
+   * stall on one bad message, as the durable subscribers do not.
+   */
+  readonly onMalformed?: (err: MalformedEventError, seq: number) => void;
 }
 
 export interface ReadProgress {
@@ -491,17 +498,31 @@ export async function* readBatches(opts: ReadAllOptions): AsyncGenerator<Recorde
           const end = Math.min(seqs.length, from + YIELD_CHUNK);
           const out: RecordedEvent[] = new Array(end - from);
           let n = 0;
+          let last = 0;
           for (let j = from; j < end; j++) {
             const seq = seqs[j]!;
             if (seq > target) {
               stop = true;
               break;
             }
-            out[n++] = decode(bodies[j]!, seq);
+            last = seq;
+            if (!opts.onMalformed) {
+              out[n++] = decode(bodies[j]!, seq);
+              continue;
+            }
+            let e: RecordedEvent;
+            try {
+              e = decode(bodies[j]!, seq);
+            } catch (err) {
+              if (!(err instanceof MalformedEventError)) throw err;
+              opts.onMalformed(err, seq);
+              continue;
+            }
+            out[n++] = e;
           }
           out.length = n;
+          if (last > 0) next = last + 1;
           if (n > 0) {
-            next = out[n - 1]!.seq + 1;
             count += n;
             opts.onProgress?.({ seq: next - 1, count, pending: cursor.pending });
             yield out;

@@ -393,6 +393,14 @@ describe('malformed events', () => {
     await expect(async () => {
       for await (const _ of readAll({ nc, filter: subject }));
     }).rejects.toThrow(MalformedEventError);
+    // readBatches with onMalformed: reported and left out, the read goes on.
+    const skipped: number[] = [];
+    const read: number[] = [];
+    for await (const b of readBatches({ nc, filter: subject, onMalformed: (err, seq) => (expect(err).toBeInstanceOf(MalformedEventError), skipped.push(seq)) })) {
+      read.push(...b.map((e) => e.seq));
+    }
+    expect(skipped).toEqual([junk.seq]);
+    expect(read).toEqual([good1[0], good2.seqs[0]]);
     await until('consumers gone after failed reads', async () => (await consumerCount()) === 0, 3_000);
 
     const { log, lines } = captureLog();

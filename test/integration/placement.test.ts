@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { STREAM_NAME } from '../../events/index.js';
 import { Etcd3 } from 'etcd3';
 import type { CapsuleSpec, ContainerSpec, PlacementEvent, RecordedEvent } from '../../events/index.js';
@@ -343,4 +343,13 @@ describe('placement service', () => {
     }, 30_000, 500);
     expect(on4.host).toBe('h4');
   });
+
+  it('a malformed message in the stream does not stall a starting instance: it is skipped, and placing goes on', async () => {
+    const junk = await jetstream(nc).publish(`zun.evt.container.${randomUUID()}`, 'this is not an event');
+    const late = await startInstance('pl-late');
+    await waitFor('the new standby to fold past the malformed message', async () => late.stats().standbySeq >= junk.seq);
+    const s = await decided(await create({ cpu: 0.5, memory: 128 }));
+    expect(s.host).not.toBeNull();
+  });
+
 });
