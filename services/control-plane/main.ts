@@ -1,8 +1,9 @@
 /**
- * Entry point: `tsx services/control-plane/main.ts`: the gateway, the
- * projector and a placement instance in one process, on one NATS connection
- * and one etcd client. Each part is the same as in its own service and reads
- * the same environment (services/<part>/config.ts).
+ * Entry point: `tsx services/control-plane/main.ts [--rebuild]`: the gateway,
+ * the projector and a placement instance in one process, on one NATS
+ * connection and one etcd client. Each part is the same as in its own
+ * service and reads the same environment (services/<part>/config.ts);
+ * `--rebuild` is the projector's (read models folded again from sequence 1).
  */
 import { randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -16,7 +17,7 @@ import { startGateway } from '../gateway/server.js';
 import { loadConfig as placementConfig } from '../placement/config.js';
 import { createPlacement } from '../placement/placement.js';
 import { loadConfig as projectorConfig } from '../projector/config.js';
-import { createProjector } from '../projector/projector.js';
+import { createProjector, resetReadModels } from '../projector/projector.js';
 
 const gw = gatewayConfig();
 const pl = placementConfig();
@@ -26,6 +27,10 @@ const nc = await connectNats({ servers: gw.natsUrl, name: 'control-plane', log, 
 await ensureStream(await jetstreamManager(nc), {});
 const etcd = new Etcd3({ hosts: [...gw.etcdEndpoints] });
 const store = createJetStreamEventStore({ nc });
+if (pr.rebuild) {
+  log.warn('rebuilding read models from sequence 1');
+  await resetReadModels(nc);
+}
 const projector = await createProjector({ nc, store, log: log.child({ part: 'projector' }) });
 const placement = createPlacement({
   nc,
@@ -43,7 +48,7 @@ const placement = createPlacement({
 });
 await placement.start();
 const gateway = await startGateway({ nc, log: log.child({ part: 'gateway' }), config: gw, etcd, compute: { hostRpcTimeoutMs: gw.hostRpcTimeoutMs, wsSecret: gw.wsSecret } });
-log.info({ url: gateway.url, rebuild: pr.rebuild }, 'ready');
+log.info({ url: gateway.url }, 'ready');
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
