@@ -1,8 +1,9 @@
 /**
- * The whole system (gateway, projector, placement, a host actor, each its own
- * process) across a kill -9 and restart of nats-server, then of etcd: no
- * service exits, nothing acknowledged is lost, and afterwards containers are
- * created, placed, run and stopped through the API as before.
+ * The whole system (gateway, projector, placement and a host actor, each its
+ * own process; then with the one-process control plane) across a kill -9
+ * and restart of nats-server, then of etcd: no service exits, nothing
+ * acknowledged is lost, and afterwards containers are created, placed, run
+ * and stopped through the API as before.
  */
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,14 +16,6 @@ const HOST = 'sr-host';
 let cluster: Cluster;
 const { api, until, run } = zunApi(() => cluster.gatewayUrl);
 
-beforeAll(async () => {
-  cluster = await startCluster({ hosts: [HOST], env: { PLACEMENT_ELECTION_TTL: '2' }, hostEnv: { RESYNC_SECONDS: '2', HOST_LEASE_TTL: '3' } });
-  await cluster.ready([HOST]);
-}, 180_000);
-
-afterAll(async () => {
-  await cluster?.stop();
-}, 120_000);
 
 /** POST run, retried while the system answers 5xx (a server it needs is still coming back). */
 async function runWhenAble(name: string): Promise<string> {
@@ -40,7 +33,16 @@ function noServiceExited(): void {
   for (const s of cluster.services.values()) expect(s.exited(), `${s.name} exited:\n${s.output().slice(-2000)}`).toBe(false);
 }
 
-describe('the system across server restarts', () => {
+describe.each(['separate', 'combined'] as const)('the system across server restarts (%s processes)', (layout) => {
+  beforeAll(async () => {
+    cluster = await startCluster({ layout, hosts: [HOST], env: { PLACEMENT_ELECTION_TTL: '2' }, hostEnv: { RESYNC_SECONDS: '2', HOST_LEASE_TTL: '3' } });
+    await cluster.ready([HOST]);
+  }, 180_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  }, 120_000);
+
   it('kill -9 of nats-server: every service carries on, and what was accepted is there', async () => {
     const before = await run({ name: 'sr-before' });
     await until(before, 'Running');
