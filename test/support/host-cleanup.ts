@@ -44,8 +44,13 @@ export async function cleanupHosts(hosts: readonly string[], stateDirs: readonly
     for (const h of hosts) {
       const cs = await docker.listContainers({ all: true, filters: { label: [`zun.host=${h}`] } });
       await Promise.all(cs.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
-      const ns = await docker.listNetworks({ filters: { label: [`zun.host=${h}`, 'zun.managed=true'] } });
-      await Promise.all(ns.map((n) => docker.getNetwork(n.Id).remove().catch(() => {})));
+      // Right after its containers go, dockerd may still hold their endpoints ("active endpoints"): try again briefly.
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const ns = await docker.listNetworks({ filters: { label: [`zun.host=${h}`, 'zun.managed=true'] } });
+        if (ns.length === 0) break;
+        await Promise.all(ns.map((n) => docker.getNetwork(n.Id).remove().catch(() => {})));
+        if (attempt > 0) await new Promise((r) => setTimeout(r, 200));
+      }
     }
   } catch {
     // dockerd not there: nothing of ours to remove either
