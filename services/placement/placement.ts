@@ -136,18 +136,18 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 type Consumer = ContainerState | CapsuleState;
 
 /** What placement folds from the stream: the ledger and every consumer. */
-interface View {
-  ledger: MutableLedger;
-  containers: Map<string, ContainerState>;
-  capsules: Map<string, CapsuleState>;
+class FoldedView {
+  ledger: MutableLedger = initialLedger();
+  containers = new Map<string, ContainerState>();
+  capsules = new Map<string, CapsuleState>();
   /** Consumers known deleted (their states are dropped). */
-  deleted: Set<string>;
+  deleted = new Set<string>();
   /** The stream sequence folded up to (the tail's position; own appends do not move it). */
-  lastSeq: number;
+  lastSeq = 0;
 }
 
 /** Folds one event into a view; returns the consumer it touched, if any. Skips what is already folded. */
-function foldEvent(v: View, e: RecordedEvent, domain: string): { kind: ConsumerKind; id: string } | 'ledger' | null {
+function foldEvent(v: FoldedView, e: RecordedEvent, domain: string): { kind: ConsumerKind; id: string } | 'ledger' | null {
   if (e.seq > v.lastSeq) v.lastSeq = e.seq;
   switch (e.aggregateKind) {
     case 'placement': {
@@ -176,7 +176,7 @@ function foldEvent(v: View, e: RecordedEvent, domain: string): { kind: ConsumerK
 }
 
 /** Records a consumer's newer state; a deleted one becomes a tombstone. */
-function setConsumerIn(v: View, kind: ConsumerKind, id: string, s: Consumer): void {
+function setConsumerIn(v: FoldedView, kind: ConsumerKind, id: string, s: Consumer): void {
   if (v.deleted.has(id)) return;
   const cur = kind === 'container' ? v.containers.get(id) : v.capsules.get(id);
   if (cur && cur.seq >= s.seq) return;
@@ -188,6 +188,83 @@ function setConsumerIn(v: View, kind: ConsumerKind, id: string, s: Consumer): vo
   }
   if (kind === 'container') v.containers.set(id, s as ContainerState);
   else v.capsules.set(id, s as CapsuleState);
+}
+
+interface StreamSource {
+  readonly nc: NatsConnection;
+  readonly streamName?: string | undefined;
+  readonly domain: string;
+  readonly log: Logger;
+}
+
+/**
+ * Folds the stream into `v` from v.lastSeq + 1 to its present end (bulk
+ * reads), until `active()` says stop; malformed messages are logged and
+ * skipped. Returns how many events it folded.
+ */
+async function catchUp(v: FoldedView, src: StreamSource, active: () => boolean): Promise<number> {
+  let read = 0;
+  const onMalformed = (err: Error, seq: number) => {
+    v.lastSeq = Math.max(v.lastSeq, seq);
+    src.log.error({ err: err.message, seq }, 'skipping a malformed event');
+  };
+  for await (const batch of readBatches({ nc: src.nc, streamName: src.streamName, fromSeq: v.lastSeq + 1, onMalformed })) {
+    for (const e of batch) foldEvent(v, e, src.domain);
+    read += batch.length;
+    if (!active()) break;
+  }
+  return read;
+}
+
+/** A tail message as an event for `v`: null when already folded, or malformed (logged; lastSeq moves past it). */
+function decodeTail(v: FoldedView, m: JsMsg, log: Logger): RecordedEvent | null {
+  if (m.seq <= v.lastSeq) return null;
+  try {
+    return decodeEvent(m.data, m.seq);
+  } catch (err) {
+    v.lastSeq = m.seq;
+    log.error({ err: (err as Error).message, seq: m.seq }, 'skipping a malformed event');
+    return null;
+  }
+}
+
+/**
+ * Tails the stream from v.lastSeq + 1 with an ordered consumer, handing each
+ * message to `onMessage`, until `active()` says stop; the consumer is opened
+ * again from where the view is when it closes or fails. `hold` receives the
+ * open consumer, so that it can be closed from outside (stop, reconnect).
+ */
+async function tailStream(
+  v: FoldedView,
+  src: StreamSource,
+  active: () => boolean,
+  onMessage: (m: JsMsg) => void,
+  hold: (msgs: ConsumerMessages) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const js = jetstream(src.nc);
+  while (active()) {
+    try {
+      const consumer = await js.consumers.get(src.streamName ?? STREAM_NAME, {
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: v.lastSeq + 1,
+      });
+      if (!active()) return;
+      const msgs = await consumer.consume({ max_messages: 4096, callback: onMessage });
+      hold(msgs);
+      if (!active()) {
+        await msgs.close();
+        return;
+      }
+      const closed = await msgs.closed();
+      if (closed instanceof Error) throw closed;
+      if (active()) src.log.info({ from: v.lastSeq + 1 }, 'reopening the stream tail');
+    } catch (err) {
+      if (!active()) return;
+      src.log.warn({ err: (err as Error).message, from: v.lastSeq + 1 }, 'stream tail failed; reopening');
+      await sleep(500, signal);
+    }
+  }
 }
 
 export function createPlacement(o: PlacementOptions): PlacementService {
@@ -206,13 +283,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
   const cmdDeps: PlacementCommandDeps = { store: o.store, newId: o.newId, now: o.clock, domain: o.domain };
 
   /** Everything one term knows and does; dropped when the term ends. */
-  class Session implements View {
-    ledger: MutableLedger = initialLedger();
-    containers = new Map<string, ContainerState>();
-    capsules = new Map<string, CapsuleState>();
-    /** Consumers known deleted (their states are dropped). */
-    deleted = new Set<string>();
-    lastSeq = 0;
+  class Session extends FoldedView {
     /** Waiting for a plan, in arrival order. */
     readonly pending = new Map<string, ConsumerKind>();
     readonly releases = new Set<string>();
@@ -228,6 +299,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     readonly startedAt = o.clock().getTime();
 
     constructor(readonly term: LeaderTerm) {
+      super();
       this.log = log.child({ term: term.number });
       // One listener for the whole term: every wait below ends when the term does.
       term.signal.addEventListener(
@@ -241,7 +313,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     }
 
     /** Takes over a standby's view (before run(): nothing else has touched this term's). */
-    adopt(v: View): void {
+    adopt(v: FoldedView): void {
       this.ledger = v.ledger;
       this.containers = v.containers;
       this.capsules = v.capsules;
@@ -409,7 +481,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
 
     // ---- the term ---------------------------------------------------------
 
-    async run(warm: Promise<View | null>): Promise<void> {
+    async run(warm: Promise<FoldedView | null>): Promise<void> {
       const view = await warm;
       if (view) this.adopt(view);
       if (!this.active) return;
@@ -418,15 +490,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       const t0 = Date.now();
       let read = 0;
       await this.retrying('initial read', async () => {
-        const onMalformed = (err: Error, seq: number) => {
-          this.lastSeq = Math.max(this.lastSeq, seq);
-          this.log.error({ err: err.message, seq }, 'skipping a malformed event');
-        };
-        for await (const batch of readBatches({ nc: o.nc, streamName: o.streamName, fromSeq: this.lastSeq + 1, onMalformed })) {
-          for (const e of batch) this.fold(e);
-          read += batch.length;
-          if (!this.active) return;
-        }
+        read += await catchUp(this, this.source(), () => this.active);
       });
       if (!this.active) return;
       stats.takeoverEvents = read;
@@ -455,42 +519,18 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       }
     }
 
-    private async runTail(): Promise<void> {
-      const js = jetstream(o.nc);
-      while (this.active) {
-        try {
-          const consumer = await js.consumers.get(o.streamName ?? STREAM_NAME, {
-            deliver_policy: DeliverPolicy.StartSequence,
-            opt_start_seq: this.lastSeq + 1,
-          });
-          if (!this.active) return;
-          const msgs = await consumer.consume({ max_messages: 4096, callback: (m: JsMsg) => this.onTail(m) });
-          this.tail = msgs;
-          if (!this.active) {
-            await msgs.close();
-            return;
-          }
-          const closed = await msgs.closed();
-          if (closed instanceof Error) throw closed;
-          if (this.active) this.log.info({ from: this.lastSeq + 1 }, 'reopening the stream tail');
-        } catch (err) {
-          if (!this.active) return;
-          this.log.warn({ err: (err as Error).message, from: this.lastSeq + 1 }, 'stream tail failed; reopening');
-          await sleep(500, this.term.signal);
-        }
-      }
+    private source(): StreamSource {
+      return { nc: o.nc, streamName: o.streamName, domain: o.domain, log: this.log };
+    }
+
+    private runTail(): Promise<void> {
+      return tailStream(this, this.source(), () => this.active, (m) => this.onTail(m), (msgs) => (this.tail = msgs), this.term.signal);
     }
 
     private onTail(m: JsMsg): void {
-      if (!this.active || m.seq <= this.lastSeq) return;
-      let e: RecordedEvent;
-      try {
-        e = decodeEvent(m.data, m.seq);
-      } catch (err) {
-        this.lastSeq = m.seq;
-        this.log.error({ err: (err as Error).message, seq: m.seq }, 'skipping a malformed event');
-        return;
-      }
+      if (!this.active) return;
+      const e = decodeTail(this, m, this.log);
+      if (!e) return;
       const touched = this.fold(e);
       if (touched === 'ledger') this.reactToLedger();
       else if (touched) this.react(touched.kind, touched.id);
@@ -643,30 +683,26 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     standby = new Standby();
   }
 
-  class Standby implements View {
-    ledger: MutableLedger = initialLedger();
-    containers = new Map<string, ContainerState>();
-    capsules = new Map<string, CapsuleState>();
-    deleted = new Set<string>();
-    lastSeq = 0;
+  class Standby extends FoldedView {
     private stopped = false;
     private tail: ConsumerMessages | null = null;
     private readonly done: Promise<void>;
+    private readonly src: StreamSource = { nc: o.nc, streamName: o.streamName, domain: o.domain, log: log.child({ standby: true }) };
 
     constructor() {
+      super();
       this.done = this.follow();
     }
 
     /** Stops following and hands over the view: consistent up to lastSeq. */
-    async stop(): Promise<View> {
+    async stop(): Promise<FoldedView> {
       this.stopped = true;
-      const t = this.tail;
-      this.tail = null;
-      await t?.close().catch(() => {});
+      this.reopenTail();
       await this.done;
       return this;
     }
 
+    /** Closes the tail; it is opened again from where the view is (unless stopped). */
     reopenTail(): void {
       const t = this.tail;
       this.tail = null;
@@ -674,48 +710,22 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     }
 
     private async follow(): Promise<void> {
-      const js = jetstream(o.nc);
-      while (!this.stopped) {
+      const active = () => !this.stopped;
+      while (active()) {
         try {
-          const onMalformed = (err: Error, seq: number) => {
-            this.lastSeq = Math.max(this.lastSeq, seq);
-            log.error({ err: err.message, seq }, 'standby: skipping a malformed event');
-          };
-          for await (const batch of readBatches({ nc: o.nc, streamName: o.streamName, fromSeq: this.lastSeq + 1, onMalformed })) {
-            for (const e of batch) foldEvent(this, e, o.domain);
-            if (this.stopped) return;
-          }
-          const consumer = await js.consumers.get(o.streamName ?? STREAM_NAME, {
-            deliver_policy: DeliverPolicy.StartSequence,
-            opt_start_seq: this.lastSeq + 1,
-          });
-          if (this.stopped) return;
-          const msgs = await consumer.consume({ max_messages: 4096, callback: (m: JsMsg) => this.onTail(m) });
-          this.tail = msgs;
-          if (this.stopped) {
-            await msgs.close();
-            return;
-          }
-          const closed = await msgs.closed();
-          if (closed instanceof Error) throw closed;
+          await catchUp(this, this.src, active);
+          break;
         } catch (err) {
-          if (this.stopped) return;
-          log.warn({ err: (err as Error).message, from: this.lastSeq + 1 }, 'standby fold failed; resuming');
+          if (!active()) return;
+          this.src.log.warn({ err: (err as Error).message, from: this.lastSeq + 1 }, 'standby fold failed; retrying');
           await sleep(500);
         }
       }
-    }
-
-    private onTail(m: JsMsg): void {
-      if (this.stopped || m.seq <= this.lastSeq) return;
-      let e: RecordedEvent;
-      try {
-        e = decodeEvent(m.data, m.seq);
-      } catch {
-        this.lastSeq = m.seq; // malformed: the leader skips it too
-        return;
-      }
-      foldEvent(this, e, o.domain);
+      await tailStream(this, this.src, active, (m) => {
+        if (this.stopped) return;
+        const e = decodeTail(this, m, this.src.log);
+        if (e) foldEvent(this, e, o.domain);
+      }, (msgs) => (this.tail = msgs));
     }
   }
 
