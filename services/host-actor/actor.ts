@@ -282,13 +282,14 @@ export function createHostActor(o: HostActorOptions): HostActor {
    * update, so an entry here is the bucket's latest the actor knows of; a
    * newer one is on its way and will trigger another pass. Deleted keys are
    * dropped; a key not here (the watch restarting) is read from the bucket.
+   * `seq`: the entry's sequence, read once when it arrives.
    */
-  const watched = new Map<string, KvWatchEntry>();
+  const watched = new Map<string, { readonly entry: KvWatchEntry; readonly seq: number | undefined }>();
 
   async function readDesired(uuid: string): Promise<ContainerState | null> {
     if (!kv) return null;
     const key = desiredKey(hostname, 'container', uuid);
-    const e = watched.get(key) ?? (await kv.get(key));
+    const e = watched.get(key)?.entry ?? (await kv.get(key));
     if (!e || e.operation !== 'PUT') return null;
     const s = e.json<ContainerState>();
     return s.host === hostname && s.uuid === uuid ? s : null;
@@ -297,7 +298,7 @@ export function createHostActor(o: HostActorOptions): HostActor {
   async function readDesiredCapsule(uuid: string): Promise<CapsuleState | null> {
     if (!kv) return null;
     const key = desiredKey(hostname, 'capsule', uuid);
-    const e = watched.get(key) ?? (await kv.get(key));
+    const e = watched.get(key)?.entry ?? (await kv.get(key));
     if (!e || e.operation !== 'PUT') return null;
     const s = e.json<CapsuleState>();
     return s.host === hostname && s.uuid === uuid ? s : null;
@@ -516,8 +517,7 @@ export function createHostActor(o: HostActorOptions): HostActor {
   function settled(uuid: string, listed: RuntimeContainer | undefined, now: number): boolean {
     const w = workers.get(workerKey('container', uuid));
     if (!w || w.running || w.pending || w.timer !== undefined || !w.mem.last || w.mem.seen === undefined) return false;
-    const entry = watched.get(desiredKey(hostname, 'container', uuid));
-    const entrySeq = entry ? seqOfEntry(entry) : undefined;
+    const entrySeq = watched.get(desiredKey(hostname, 'container', uuid))?.seq;
     if (entrySeq === undefined || entrySeq > w.mem.last.seq) return false;
     if (now - w.mem.seenAt >= recheckMs) return false;
     const seen = w.mem.seen;
@@ -562,10 +562,11 @@ export function createHostActor(o: HostActorOptions): HostActor {
         watched.clear();
         watch = await kv.watch({ key: desiredHostFilter(hostname) });
         for await (const e of watch) {
-          if (e.operation === 'PUT') watched.set(e.key, e);
+          const seq = e.operation === 'PUT' ? seqOfEntry(e) : undefined;
+          if (e.operation === 'PUT') watched.set(e.key, { entry: e, seq });
           else watched.delete(e.key);
           const w = workOfKey(hostname, e.key);
-          if (w) trigger(w.uuid, w.kind, e.operation === 'PUT' ? { seenSeq: seqOfEntry(e) } : {});
+          if (w) trigger(w.uuid, w.kind, e.operation === 'PUT' ? { seenSeq: seq } : {});
         }
       } catch (err) {
         if (!stopping) log.warn({ err: (err as Error)?.message ?? String(err) }, 'desired watch failed');
