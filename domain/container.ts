@@ -306,10 +306,20 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
       }
       return settle(next, observedStatus(next, 'Stopped'), oomKilled ? 'OOMKilled' : null);
     }
-    case 'ContainerPaused':
-      return { ...s, status: observedStatus(s, 'Paused') };
-    case 'ContainerUnpaused':
-      return { ...s, status: observedStatus(s, 'Running') };
+    // A pause or unpause nobody asked for (done with `docker pause` behind the
+    // system's back) is accepted, as Zun shows what Docker has: the desired
+    // power follows it, so it is not undone. No restart policy covers a
+    // pause. Through the API these cannot race a request: unpause is legal
+    // only from Paused and pause only from Running, and the status changes
+    // only when the observation is recorded.
+    case 'ContainerPaused': {
+      const next = s.desired.power === 'running' && !rebootPending(s) && !rebuildPending(s) ? withDesired(s, { power: 'paused' }) : s;
+      return { ...next, status: observedStatus(next, 'Paused') };
+    }
+    case 'ContainerUnpaused': {
+      const next = s.desired.power === 'paused' ? withDesired(s, { power: 'running' }) : s;
+      return { ...next, status: observedStatus(next, 'Running') };
+    }
     case 'ContainerRestarted': {
       const next = withObserved(s, { rebootDone: Math.max(s.observed.rebootDone, e.data.generation), exitCode: null });
       return settle(next, observedStatus(next, 'Running'), null);

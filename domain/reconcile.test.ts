@@ -73,6 +73,27 @@ describe('diffContainer: drift', () => {
     expect(diffContainer(paused, docker('running'))).toEqual([{ type: 'record', observation: { type: 'ContainerUnpaused', data: {} } }]);
   });
 
+  it('accepts a pause behind its back (as Zun shows it): Paused, and not unpaused; an unpause behind its back likewise', () => {
+    const paused = given(...running, observe({ type: 'ContainerPaused', data: {} }));
+    expect([paused.status, paused.desired.power, paused.taskState]).toEqual(['Paused', 'paused', null]);
+    expect(diffContainer(paused, docker('paused'))).toEqual([]);
+    // The API's unpause then works as usual.
+    const unpausing = given(...running, observe({ type: 'ContainerPaused', data: {} }), { type: 'UnpauseContainer' });
+    expect(diffContainer(unpausing, docker('paused'))).toEqual([{ type: 'unpause', dockerId: 'd1' }]);
+    // Paused through the API, unpaused behind its back: Running, and not paused again.
+    const resumed = given(...running, { type: 'PauseContainer' }, observe({ type: 'ContainerPaused', data: {} }), observe({ type: 'ContainerUnpaused', data: {} }));
+    expect([resumed.status, resumed.desired.power, resumed.taskState]).toEqual(['Running', 'running', null]);
+    expect(diffContainer(resumed, docker('running'))).toEqual([]);
+  });
+
+  it('a pause seen while a reboot or a stop is pending does not change what is wanted', () => {
+    const stopping = given(...running, { type: 'StopContainer', timeout: 5 }, observe({ type: 'ContainerPaused', data: {} }));
+    expect(stopping.desired.power).toBe('stopped');
+    expect(diffContainer(stopping, docker('paused'))).toEqual([{ type: 'stop', dockerId: 'd1', timeout: 5 }]);
+    const rebooting = given(...running, { type: 'RebootContainer', timeout: 5 }, observe({ type: 'ContainerPaused', data: {} }));
+    expect(rebooting.desired.power).toBe('running');
+  });
+
   it('records a container removed behind its back as missing', () => {
     expect(diffContainer(given(...running), null)).toEqual([{ type: 'record', observation: { type: 'ContainerMissing', data: {} } }]);
   });

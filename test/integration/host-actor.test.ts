@@ -306,15 +306,22 @@ describe('host actor on the real dockerd', () => {
     expect(d.HostConfig.Memory).toBe(48 * 1024 * 1024);
   });
 
-  it('drift: docker stop behind its back -> Stopped; docker rm -f -> Error "No such container"', async () => {
+  it('drift: docker pause and unpause behind its back are accepted; docker stop -> Stopped; docker rm -f -> Error "No such container"', async () => {
     const uuid = await place(HOST_A);
     const running = await untilStatus(uuid, 'Running');
-    // A pause behind its back is observed, then undone: desired power is still "running".
+    // A pause behind its back is observed and accepted, as Zun shows it: Paused, and left paused.
     await docker.getContainer(running.observed.dockerId!).pause();
-    await until(uuid, 'pause observed and repaired', (s) => s.status === 'Running' && s.seq > running.seq);
+    const pausedOutside = await untilStatus(uuid, 'Paused');
+    expect(pausedOutside.desired.power).toBe('paused');
     await actorA.idle();
-    const since = (await store.load('container', uuid, running.seq)).map((e) => e.type);
-    expect(since).toEqual(['ContainerPaused', 'ContainerUnpaused']);
+    expect((await store.load('container', uuid, running.seq)).map((e) => e.type)).toEqual(['ContainerPaused']);
+    expect((await onlyDocker(uuid)).State.Status).toBe('paused');
+    // An unpause behind its back likewise: Running again, nothing undone.
+    await docker.getContainer(running.observed.dockerId!).unpause();
+    const resumed = await untilStatus(uuid, 'Running');
+    expect(resumed.desired.power).toBe('running');
+    await actorA.idle();
+    expect((await store.load('container', uuid, running.seq)).map((e) => e.type)).toEqual(['ContainerPaused', 'ContainerUnpaused']);
     expect((await onlyDocker(uuid)).State.Status).toBe('running');
 
     await docker.getContainer(running.observed.dockerId!).stop({ t: 1 });
