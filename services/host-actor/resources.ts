@@ -237,8 +237,8 @@ export function createHostResources(deps: HostResourcesDeps): HostResources {
       let vol = await loadVolume(store, volumeId);
       if (vol.status === null) return;
       const ref = await refOf(vol);
-      // cinder without a provider id: never attached here, and no Cinder volume we know of (a crash between
-      // Cinder's create and the first attach can leave one named zun-<id>; see the README).
+      // cinder without a provider id: none in the log, none saved on this host, and none in Cinder under
+      // its name zun-<id> (refOf looks there): no Cinder volume was made, nothing to detach or delete.
       const onHost = ref.providerId != null || volumes.kind !== 'cinder';
       if (vol.status === 'Deleted') {
         // Recorded deleted (the last step), so the host side is done too, unless a crash came between: idempotent.

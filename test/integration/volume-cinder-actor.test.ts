@@ -137,4 +137,37 @@ describe('cinder volumes through the host actor', () => {
     await until(b, 'gone');
     await waitFor('detached again', async () => (cinder.status === 'available' && mountsOf(loop).length === 0) || undefined, 30_000, 200);
   });
+
+  it('kill -9 between Cinder\'s create and the first attach, the container deleted meanwhile: the restarted actor finds the volume by name and deletes it', async () => {
+    // A host of its own with its own Cinder, whose actor dies right after Cinder's create.
+    const host = `${HOST}-crash`;
+    const crashId = '0b4c2a8e-5d3f-4a61-9e7c-3f2d1c0b9a87';
+    const own = await startCinderStub({ project: PROJECT, volumeId: crashId, attachmentId: randomUUID(), name: '' });
+    try {
+      const env = { STATE_DIR: join(STATE, 'crash-host'), VOLUME_DRIVER: 'cinder', CINDER_URL: own.endpoint, OS_TOKEN: 'recorded-token' };
+      const doomed = cluster.addHostActor(host, { ...env, CRASH_AFTER: 'volume-created' });
+      await cluster.ready([host]);
+      const created = await api('POST', '/v1/containers?run=true', {
+        image: 'zun-base:latest', name: 'cinder-crash', host, cpu: 0.1, memory: '32', mounts: [{ size: 1, destination: '/scratch' }],
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(202);
+      const u = created.body.uuid as string;
+      await waitFor('the actor to kill itself after the create', async () => doomed.exited() || undefined, 60_000, 100);
+      // Made in Cinder, never attached: the log holds no Cinder id, the host no attachment state.
+      expect(own.state.exists).toBe(true);
+      expect(own.state.attachments).toEqual([]);
+
+      // Deleted while its host is down; the restarted actor carries the delete out.
+      expect((await api('DELETE', `/v1/containers/${u}?force=true`)).status).toBe(204);
+      cluster.addHostActor(host, { ...env, CRASH_AFTER: '' });
+      await until(u, 'gone');
+      // The anonymous volume went with its container, in Cinder too: nothing leaked.
+      await waitFor('the Cinder volume deleted', async () => !own.state.exists || undefined, 30_000, 200);
+      const calls = own.stub.calls().map((c) => c.replace(`/v3/${PROJECT}`, ''));
+      expect(calls.filter((c) => c === 'POST /volumes')).toHaveLength(1);
+      expect(calls).toContain(`DELETE /volumes/${crashId}`);
+    } finally {
+      await own.stub.close();
+    }
+  });
 });

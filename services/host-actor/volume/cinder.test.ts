@@ -262,6 +262,15 @@ describe('cinder volume driver (recorded Cinder responses)', () => {
     expect(actions()).toEqual(['os-reserve', 'os-initialize_connection', 'os-terminate_connection', 'os-unreserve']);
   });
 
+  it('inspect of a volume never attached here finds its Cinder volume by name (a crash between create and attach)', async () => {
+    const unrecorded = { id: VOL.id, sizeGb: 1 }; // no Cinder id in the log
+    expect((await driver.inspect(unrecorded)).providerId).toBeNull(); // none in Cinder yet
+    await driver.create(unrecorded);
+    const fresh = newDriver(); // a restarted actor: no attachment state saved
+    expect((await fresh.inspect(unrecorded)).providerId).toBe(CINDER_ID);
+    expect(calls().filter((c) => c === `GET /volumes/detail?name=zun-${VOL.id}`)).toHaveLength(3);
+  });
+
   it('mount before attach is NOT_ATTACHED', async () => {
     await expect(driver.mount(VOL)).rejects.toMatchObject({ code: 'NOT_ATTACHED' });
   });

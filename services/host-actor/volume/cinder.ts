@@ -31,7 +31,9 @@
  * Cinder and re-sends os-attach if a crash came between saving the
  * connection info and os-attach; os-reserve on a volume already `attaching`
  * (a crash after reserve) carries on; os-begin_detaching refused on a volume
- * with no attachment of ours counts as detached.
+ * with no attachment of ours counts as detached; `inspect` of a volume with
+ * no Cinder id recorded or saved looks for it by name, so a volume that a
+ * crash between create and the first attach left behind is still deleted.
  *
  * Device connectors: `local` (os-brick's LocalConnector: the device path is
  * in the connection data) is built in; others (iscsi, rbd, ...) are given as
@@ -250,6 +252,12 @@ export function createCinderDriver({
     };
   }
 
+  /** The Cinder volume this driver made for a volume, found by its name `zun-<id>` (null when there is none). */
+  async function findByName(volId: string): Promise<string | null> {
+    const name = `zun-${volId}`;
+    return (await cinder.listVolumes({ name })).find((v) => v.name === name)?.id ?? null;
+  }
+
   return {
     kind: 'cinder',
     mountpointOf,
@@ -257,12 +265,11 @@ export function createCinderDriver({
     async create(vol) {
       assertSafeId(vol.id);
       return withLock(vol.id, async () => {
-        const name = `zun-${vol.id}`;
         let id: string;
         try {
-          const existing = (await cinder.listVolumes({ name })).filter((v) => v.name === name);
-          id = existing[0]?.id ?? (await cinder.createVolume({ size: vol.sizeGb, name })).id;
-          if (existing.length === 0) log.info({ volume: vol.id, cinderVolume: id, sizeGb: vol.sizeGb }, 'cinder volume created');
+          const existing = await findByName(vol.id);
+          id = existing ?? (await cinder.createVolume({ size: vol.sizeGb, name: `zun-${vol.id}` })).id;
+          if (existing === null) log.info({ volume: vol.id, cinderVolume: id, sizeGb: vol.sizeGb }, 'cinder volume created');
         } catch (e) {
           throw cinderError(`create volume ${vol.id}`, e);
         }
@@ -375,7 +382,18 @@ export function createCinderDriver({
 
     async inspect(vol) {
       assertSafeId(vol.id);
-      return observe(vol);
+      const seen = await observe(vol);
+      if (seen.providerId !== null) return seen;
+      // Neither the log nor this host's attachment state knows a Cinder id:
+      // a crash between Cinder's create and the first attach leaves the
+      // volume only in Cinder, under its name. Found, it can be deleted.
+      let found: string | null;
+      try {
+        found = await findByName(vol.id);
+      } catch (e) {
+        throw cinderError(`look up volume ${vol.id}`, e);
+      }
+      return found === null ? seen : { ...seen, providerId: found };
     },
 
     async list() {
