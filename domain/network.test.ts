@@ -196,6 +196,24 @@ describe('ports of a network', () => {
     expect(apply(s, { type: 'DeleteNetwork' }).rejected).toBeUndefined();
   });
 
+  it('a Neutron port (kuryr) is bound fenced too: one holder at a time, a stale one replaced; it is not a port of the network\'s own', () => {
+    const neutronPort = 'a2b4c6d8-0000-4000-8000-00000000abcd';
+    let { s } = apply(live(), { type: 'BindPort', portId: neutronPort, consumer: 'c1', stale: [], neutron: true });
+    expect(s.neutronPorts[neutronPort]).toEqual({ boundTo: 'c1', boundAt: '2026-11-25T00:00:00Z' });
+    expect(s.ports).toEqual({});
+    expect(apply(s, { type: 'BindPort', portId: neutronPort, consumer: 'c2', stale: [], neutron: true }).rejected).toBe('port-in-use');
+    expect(decideNetwork({ type: 'BindPort', portId: neutronPort, consumer: 'c1', stale: [], neutron: true }, s)).toEqual({ events: [] });
+    // Without `neutron` it is an unknown port of this network.
+    expect(apply(s, { type: 'BindPort', portId: neutronPort, consumer: 'c2', stale: ['c1'] }).rejected).toBe('port-not-found');
+    ({ s } = apply(s, { type: 'BindPort', portId: neutronPort, consumer: 'c2', stale: ['c1'], neutron: true }));
+    expect(s.neutronPorts[neutronPort]!.boundTo).toBe('c2');
+    // Nothing of it is the network's to delete, and a deleted network forgets it.
+    expect(apply(s, { type: 'DeleteNetwork' }).rejected).toBeUndefined();
+    ({ s } = apply(s, { type: 'DeleteNetwork' }));
+    expect(s.neutronPorts).toEqual({});
+    expect(apply(s, { type: 'BindPort', portId: neutronPort, consumer: 'c3', stale: [], neutron: true }).rejected).toBe('port-not-found');
+  });
+
   it('refuses ports on a network without a subnet, and v6 where there is none', () => {
     const d = decideNetwork({ type: 'CreateNetwork', name: 'default', neutronNetId: 'd', projectId: 'p', cidr: null, gateway: null, isDefault: true }, initialNetworkState('d'));
     const s = ('events' in d ? d.events : []).reduce((x, e) => evolveNetwork(x, { ...e, seq: 1 }), initialNetworkState('d'));

@@ -36,6 +36,18 @@ export interface NetworkState {
   readonly createdAt: string | null;
   /** Live ports of the network, by port id. */
   readonly ports: Readonly<Record<string, PortState>>;
+  /**
+   * Neutron's own ports (kuryr) that consumers were given, by Neutron port
+   * id: only who holds each, so that two creates cannot both take one. The
+   * port itself lives in Neutron.
+   */
+  readonly neutronPorts: Readonly<Record<string, PortBinding>>;
+}
+
+/** Who last bound a port; whether that binding still holds is the caller's to judge (the `stale` of BindPort). */
+export interface PortBinding {
+  readonly boundTo: string | null;
+  readonly boundAt: string | null;
 }
 
 /** A port of a bridge network (Neutron's port, served by this service). */
@@ -56,7 +68,7 @@ export interface PortState {
 export function initialNetworkState(id: string): NetworkState {
   return {
     id, seq: 0, status: null, name: null, neutronNetId: null, projectId: null, userId: null,
-    cidr: null, gateway: null, cidrV6: null, gatewayV6: null, isDefault: false, createdAt: null, ports: {},
+    cidr: null, gateway: null, cidrV6: null, gatewayV6: null, isDefault: false, createdAt: null, ports: {}, neutronPorts: {},
   };
 }
 
@@ -81,9 +93,10 @@ export function evolveNetwork(s: NetworkState, e: RecordedEvent<NetworkEvent> | 
         isDefault: e.data.isDefault,
         createdAt: e.occurredAt ?? s.createdAt,
         ports: {},
+        neutronPorts: {},
       };
     case 'NetworkDeleted':
-      return { ...s, seq, status: 'Deleted', ports: {} };
+      return { ...s, seq, status: 'Deleted', ports: {}, neutronPorts: {} };
     case 'PortCreated': {
       const port: PortState = {
         id: e.data.portId,
@@ -101,7 +114,9 @@ export function evolveNetwork(s: NetworkState, e: RecordedEvent<NetworkEvent> | 
     }
     case 'PortBound': {
       const port = s.ports[e.data.portId];
-      if (!port) return { ...s, seq };
+      const binding: PortBinding = { boundTo: e.data.consumer, boundAt: e.occurredAt ?? null };
+      // Not one of ours: a Neutron port (BindPort with `neutron`).
+      if (!port) return { ...s, seq, neutronPorts: { ...s.neutronPorts, [e.data.portId]: binding } };
       return { ...s, seq, ports: { ...s.ports, [port.id]: { ...port, boundTo: e.data.consumer, boundAt: e.occurredAt ?? null } } };
     }
     case 'PortDeleted': {
@@ -149,6 +164,8 @@ export type NetworkCommand =
       readonly type: 'BindPort';
       readonly portId: string;
       readonly consumer: string;
+      /** A Neutron port (kuryr), which the caller found usable in Neutron; not a port of this network's own. */
+      readonly neutron?: boolean;
       /** Consumers whose binding is void (deleted, or no longer using the port): the caller's judgement. */
       readonly stale: readonly string[];
     }
@@ -202,7 +219,7 @@ export function decideNetwork(cmd: NetworkCommand, s: NetworkState): NetworkDeci
     case 'CreatePort':
       return decideCreatePort(cmd, s);
     case 'BindPort': {
-      const port = s.ports[cmd.portId];
+      const port = cmd.neutron ? (s.neutronPorts[cmd.portId] ?? { boundTo: null, boundAt: null }) : s.ports[cmd.portId];
       if (!networkLive(s) || !port) return { rejected: { code: 'port-not-found', message: `Neutron port ${cmd.portId} could not be found.` } };
       if (port.boundTo === cmd.consumer) return { events: [] };
       if (port.boundTo !== null && !cmd.stale.includes(port.boundTo)) {

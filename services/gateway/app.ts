@@ -76,7 +76,7 @@ import { buildUrl, containerView, nextLink, rootDocument, v1Document } from './v
 import { mountComputeRoutes, type ComputeDeps } from './routes/index.js';
 import { createClaimResizer } from './claims.js';
 import { DEFAULT_ADDRESS_POOL, DEFAULT_ADDRESS_POOL_V6 } from '../../domain/network.js';
-import { createResourceService, type ReadEvents as ResourceReadEvents } from './resources.js';
+import { createResourceService, type NeutronPorts, type ReadEvents as ResourceReadEvents } from './resources.js';
 import { networkRoutes } from './routes/networks.js';
 import { neutronRoutes } from './routes/neutron.js';
 import { capsuleRoutes, foldCapsules } from './routes/capsules.js';
@@ -116,6 +116,8 @@ export interface BuildAppOptions {
   readonly networkPoolV6?: string;
   /** The audit record (services/audit) to serve at /v1/audit; absent: not served. */
   readonly audit?: AuditReader;
+  /** Neutron's ports, where the hosts use kuryr (NEUTRON_URL): `nets` ports not of this service are looked up there. */
+  readonly neutron?: NeutronPorts;
 }
 
 declare module 'fastify' {
@@ -389,7 +391,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     (typeof (store as { readAll?: unknown }).readAll === 'function'
       ? (o) => (store as unknown as { readAll: ResourceReadEvents }).readAll(o)
       : undefined);
-  const resourceService = createResourceService({ store, newId, now, pool: opts.networkPool ?? DEFAULT_ADDRESS_POOL, poolV6: opts.networkPoolV6 ?? DEFAULT_ADDRESS_POOL_V6, ...(readEvents ? { readEvents } : {}) });
+  const resourceService = createResourceService({ store, newId, now, pool: opts.networkPool ?? DEFAULT_ADDRESS_POOL, poolV6: opts.networkPoolV6 ?? DEFAULT_ADDRESS_POOL_V6, ...(readEvents ? { readEvents } : {}), ...(opts.neutron ? { neutron: opts.neutron } : {}) });
 
   const quotas = createQuotaService({
     store,

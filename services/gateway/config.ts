@@ -29,6 +29,12 @@ export interface GatewayConfig {
   readonly networkPoolV6: string;
   /** The audit service's record, served read-only at /v1/audit (AUDIT_DIR, else $STATE_DIR/audit). */
   readonly auditDir: string;
+  /**
+   * Neutron (NEUTRON_URL, with OS_TOKEN), where the hosts use kuryr: a `nets`
+   * port that is not one of this service's ports is looked up there. Null:
+   * only this service's own ports (the bridge driver).
+   */
+  readonly neutron: { readonly url: string; readonly token: string } | null;
 }
 
 export class ConfigError extends Error {
@@ -114,7 +120,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     networkPool: networkPool(env['NETWORK_CIDR_POOL']),
     networkPoolV6: networkPoolV6(env['NETWORK_CIDR_POOL_V6'], networkPool(env['NETWORK_CIDR_POOL'])),
     auditDir: resolve(env['AUDIT_DIR'] ?? join(stateDir, 'audit')),
+    neutron: neutron(env),
   };
+}
+
+function neutron(env: NodeJS.ProcessEnv): GatewayConfig['neutron'] {
+  const url = env['NEUTRON_URL']?.trim();
+  if (!url) return null;
+  if (!/^https?:\/\//.test(url)) throw new ConfigError(`NEUTRON_URL must be an http(s) URL, not ${url}`);
+  const token = env['OS_TOKEN'];
+  if (!token) throw new ConfigError('NEUTRON_URL needs OS_TOKEN (a token Neutron accepts; Keystone login is not done here)');
+  return { url, token };
 }
 
 /** NETWORK_CIDR_POOL_V6: an IPv6 CIDR with a /64 for every /24 of the IPv4 pool. */

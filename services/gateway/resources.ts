@@ -34,7 +34,8 @@
  */
 import { kindSubject, type CapsuleSpec, type ContainerSpec, type MountRequest, type NetRequest, type RecordedEvent } from '../../events/index.js';
 import type { NetworkRef } from '../../events/network.js';
-import { foldNetwork, ipInCidr, ipv6InCidr, networkLive, networkRefOf, sameIpv6, subnet6At, type NetworkState, type PortState } from '../../domain/network.js';
+import { foldNetwork, ipInCidr, ipv6InCidr, networkLive, networkRefOf, sameIpv6, subnet6At, type NetworkState, type PortBinding, type PortState } from '../../domain/network.js';
+import type { NeutronPort } from '../host-actor/network/neutron-client.js';
 import { desiredNets } from '../../domain/container.js';
 import { volumeHolders, volumeLive, type VolumeState } from '../../domain/volume.js';
 import { loadCapsule, loadContainer, type CommandDeps } from '../platform/commands.js';
@@ -76,6 +77,22 @@ export class PortInUse extends ZunError {
   }
 }
 
+/** zun/common/exception.py PortNotUsable (an Invalid: 400): a Neutron port of another project, or one Neutron shows in use. */
+export class PortNotUsable extends ZunError {
+  constructor(port: string) {
+    super(400, 'port-not-usable', `Port ${port} not usable for the container.`);
+    this.name = 'PortNotUsable';
+  }
+}
+
+/** zun/common/exception.py PortBindingFailed (an Invalid: 400). */
+export class PortBindingFailed extends ZunError {
+  constructor(port: string) {
+    super(400, 'port-binding-failed', `Binding failed for port ${port}, please check neutron logs for more information.`);
+    this.name = 'PortBindingFailed';
+  }
+}
+
 /** Neutron's IpAddressAlreadyAllocated / IpAddressGenerationFailure (409). */
 export class IpAddressInUse extends ZunError {
   constructor(message: string) {
@@ -113,6 +130,16 @@ export interface ResourceServiceDeps {
   readonly poolV6?: string;
   /** Network lookups by name scan the network events. */
   readonly readEvents?: ReadEvents;
+  /**
+   * Neutron, where the hosts use kuryr (NEUTRON_URL): a `nets` port that is
+   * not one of this service's own ports is looked up there, as Zun does.
+   */
+  readonly neutron?: NeutronPorts;
+}
+
+/** The part of Neutron's API the gateway uses: python-neutronclient's list_ports(id=...) / list_ports(name=...). */
+export interface NeutronPorts {
+  listPorts(query: { id?: string; name?: string }): Promise<NeutronPort[]>;
 }
 
 const uuidRe = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
@@ -236,7 +263,7 @@ export function createResourceService(deps: ResourceServiceDeps) {
    * the port, or never created (the create failed after the bind) once the
    * grace has passed.
    */
-  async function stalePortHolders(port: PortState): Promise<string[]> {
+  async function stalePortHolders(port: PortBinding & { readonly id: string }): Promise<string[]> {
     const holder = port.boundTo;
     if (holder === null) return [];
     const [ct, cp] = await Promise.all([loadContainer(store, holder), loadCapsule(store, holder)]);
@@ -250,17 +277,22 @@ export function createResourceService(deps: ResourceServiceDeps) {
   }
 
   /** Whether `consumer` may take the port now (nothing written). */
-  async function checkPortFree(port: PortState, consumer: string | null): Promise<void> {
+  async function checkPortFree(port: PortBinding & { readonly id: string }, consumer: string | null): Promise<void> {
     if (port.boundTo === null || port.boundTo === consumer) return;
     if ((await stalePortHolders(port)).includes(port.boundTo)) return;
     throw new PortInUse(port.id);
   }
 
-  async function bindPort(c: Caller, network: NetworkState, portId: string, consumer: string): Promise<void> {
+  async function bindPort(c: Caller, network: NetworkState, portId: string, consumer: string, neutron = false): Promise<void> {
     const fresh = await loadNetwork(store, network.id);
-    const port = fresh.ports[portId];
-    const stale = port ? await stalePortHolders(port) : [];
-    const res = await executeNetworkCommand(commandDeps, network.id, { type: 'BindPort', portId, consumer, stale }, cctx(c, `port-bind:${portId}:${consumer}`));
+    const held = neutron ? fresh.neutronPorts[portId] : fresh.ports[portId];
+    const stale = held ? await stalePortHolders({ ...held, id: portId }) : [];
+    const res = await executeNetworkCommand(
+      commandDeps,
+      network.id,
+      { type: 'BindPort', portId, consumer, stale, ...(neutron ? { neutron } : {}) },
+      cctx(c, `port-bind:${portId}:${consumer}`),
+    );
     if (!res.ok) {
       if (res.rejection.code === 'port-in-use') throw new PortInUse(portId);
       throw new PortNotFound(portId);
@@ -276,7 +308,12 @@ export function createResourceService(deps: ResourceServiceDeps) {
     if (consumer === null) throw new InvalidValue(`Port ${n.port} can only be given to a container.`);
     if (n.network !== undefined) throw new InvalidValue('A nets entry names a network or a port, not both.');
     if (n.v4FixedIp !== undefined || n.v6FixedIp !== undefined) throw new InvalidValue(`The addresses of port ${n.port} are the port's; do not give fixed IPs with it.`);
-    const { network, port } = await findPort(c, n.port!);
+    const found = await findPort(c, n.port!).catch(async (e: unknown) => {
+      if (e instanceof PortNotFound && deps.neutron) return null;
+      throw e;
+    });
+    if (found === null) return prepareNeutronPort(c, n.port!, consumer);
+    const { network, port } = found;
     await checkPortFree(port, consumer);
     const v4 = port.fixedIps.find((f) => f.version === 4)?.ip;
     const v6 = port.fixedIps.find((f) => f.version === 6)?.ip;
@@ -286,6 +323,44 @@ export function createResourceService(deps: ResourceServiceDeps) {
       commit: async () => {
         await bindPort(c, network, port.id, consumer);
         return { port: port.id, network: ref.id, ...(v4 ? { v4FixedIp: v4 } : {}), ...(v6 ? { v6FixedIp: v6 } : {}), resolved: ref };
+      },
+    };
+  }
+
+  /**
+   * A `nets` port that is Neutron's (kuryr hosts), checked as Zun's API
+   * checks it (neutron.py get_neutron_port, ensure_neutron_port_usable): by
+   * id, or by name when not a uuid; of the caller's project; not bound to a
+   * device; not ACTIVE, BUILD or ERROR; its binding not failed. Its network
+   * must be registered (POST /v1/networks with its neutron_net_id), as any
+   * network a container names. On commit it is bound to the consumer in that
+   * network's log, fenced, so two creates cannot both take it (Zun checks
+   * only Neutron's device_id, which the host sets later). The host actor
+   * then gives it the container as its device and unbinds it on delete.
+   */
+  async function prepareNeutronPort(c: Caller, ident: string, consumer: string): Promise<{ id: string; commit: () => Promise<NetRequest> }> {
+    let ports: NeutronPort[];
+    try {
+      ports = await deps.neutron!.listPorts(asUuid(ident) ? { id: ident } : { name: ident });
+    } catch (e) {
+      throw new ServiceUnavailable(`Neutron did not answer for port ${ident}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (ports.length === 0) throw new PortNotFound(ident);
+    if (ports.length > 1) throw new Conflict('Multiple neutron ports exist with same name. Please use the uuid instead.');
+    const port = ports[0]!;
+    if ((port.tenant_id ?? port.project_id) !== c.auth.projectId) throw new PortNotUsable(port.id);
+    if (port.device_id) throw new PortInUse(port.id);
+    if (port.status === 'ACTIVE' || port.status === 'BUILD' || port.status === 'ERROR') throw new PortNotUsable(port.id);
+    if (port['binding:vif_type'] === 'binding_failed') throw new PortBindingFailed(port.id);
+    const network = await loadNetwork(store, neutronNetworkId(port.network_id));
+    if (!networkLive(network) || !visible(c, network.projectId)) throw new NetworkNotFound(port.network_id);
+    await checkPortFree({ ...(network.neutronPorts[port.id] ?? { boundTo: null, boundAt: null }), id: port.id }, consumer);
+    const ref: NetworkRef = { ...networkRefOf(network), port: port.id };
+    return {
+      id: ref.id,
+      commit: async () => {
+        await bindPort(c, network, port.id, consumer, true);
+        return { port: port.id, network: ref.id, resolved: ref };
       },
     };
   }

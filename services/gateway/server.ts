@@ -6,6 +6,8 @@
  * The caller owns `nc`; `close()` stops listening (in-flight requests finish)
  * and stops the read model's watch, but does not close the connection.
  */
+import { createNeutronClient } from '../host-actor/network/neutron-client.js';
+import { staticToken } from '../host-actor/network/openstack-http.js';
 import { createAuditReader } from '../audit/reader.js';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
@@ -33,7 +35,7 @@ export interface Gateway {
 export async function startGateway(opts: {
   nc: NatsConnection;
   log: Logger;
-  config: Pick<GatewayConfig, 'host' | 'port' | 'baseUrl' | 'auth'> & Partial<Pick<GatewayConfig, 'quotaDefaults' | 'quotaReservationSeconds' | 'networkPool' | 'networkPoolV6' | 'auditDir'>>;
+  config: Pick<GatewayConfig, 'host' | 'port' | 'baseUrl' | 'auth'> & Partial<Pick<GatewayConfig, 'quotaDefaults' | 'quotaReservationSeconds' | 'networkPool' | 'networkPoolV6' | 'auditDir' | 'neutron'>>;
   /** For tests: the read model's retry and readiness timings. */
   readModelTimings?: { retryMs?: number; readyTimeoutMs?: number };
   /** The host registry (hosts, services, images); without it there are no hosts. The caller owns it. */
@@ -66,6 +68,9 @@ export async function startGateway(opts: {
     ...(config.networkPool ? { networkPool: config.networkPool } : {}),
     ...(config.networkPoolV6 ? { networkPoolV6: config.networkPoolV6 } : {}),
     ...(config.auditDir ? { audit: createAuditReader(config.auditDir) } : {}),
+    ...(config.neutron
+      ? { neutron: createNeutronClient({ endpoint: config.neutron.url, auth: staticToken(config.neutron.token), log: log.child({ component: 'neutron' }) }) }
+      : {}),
     ...(config.quotaDefaults ? { quotaDefaults: config.quotaDefaults } : {}),
     ...(config.quotaReservationSeconds ? { quotaReservationMs: config.quotaReservationSeconds * 1000 } : {}),
   });

@@ -87,7 +87,8 @@ beforeAll(async () => {
   cluster = await startCluster({
     hosts: [],
     hostEnv: { RESYNC_SECONDS: '2', HOST_CPUS: '8', HOST_MEMORY_MIB: '8192', HOST_LEASE_TTL: '10' },
-    gatewayEnv: { NETWORK_CIDR_POOL: '192.168.232.0/23' },
+    // The gateway asks Neutron for ports that are not its own (`nets: [{"port": ...}]`), as Zun's API does.
+    gatewayEnv: { NETWORK_CIDR_POOL: '192.168.232.0/23', NEUTRON_URL: neutron.endpoint, OS_TOKEN: TOKEN },
   });
   cluster.addHostActor(HOST, {
     STATE_DIR: join(STATE, 'host'),
@@ -269,5 +270,61 @@ describe('kuryr networks through the host actor', () => {
     expect(plugin.callsOf('IpamDriver.ReleasePool')).toHaveLength(4);
     expect(plugin.calls.filter((x) => x.status !== 200)).toEqual([]);
     expect(await plugin.links()).toEqual([]);
+  });
+
+  it('nets port=<Neutron port>: checked as Zun checks it, bound fenced, given to the container as its IP and MAC, unbound (not deleted) on delete', async () => {
+    // A user's port, made in Neutron beforehand (`openstack port create --network ...`): no device yet.
+    const make = async (body: Record<string, unknown>) => {
+      const r = await fetch(`${neutron.endpoint}/v2.0/ports`, { method: 'POST', headers: { 'X-Auth-Token': TOKEN, 'Content-Type': 'application/json' }, body: JSON.stringify({ port: body }) });
+      expect(r.status).toBe(201);
+      return ((await r.json()) as { port: Record<string, any> }).port;
+    };
+    const mine = await make({ network_id: NEUTRON_NET, tenant_id: 'default', name: 'web-port' });
+    const theirs = await make({ network_id: NEUTRON_NET, tenant_id: 'another-project' });
+    const create = (nets: unknown[]) => api('POST', '/v1/containers?run=true', { image: 'zun-base:latest', host: HOST, cpu: 0.1, memory: '32', command: ['sleep', '3600'], nets });
+
+    // Refused as Zun refuses, before anything is appended.
+    const unknown = await create([{ port: '0d9e4a1b-7c2f-4e3d-8a5b-6c7d8e9f0a1b' }]);
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.errors[0].detail).toBe('Neutron port 0d9e4a1b-7c2f-4e3d-8a5b-6c7d8e9f0a1b could not be found.');
+    const foreign = await create([{ port: theirs.id }]);
+    expect(foreign.status).toBe(400);
+    expect(foreign.body.errors[0].detail).toBe(`Port ${theirs.id} not usable for the container.`);
+
+    // By name, as Zun's get_neutron_port takes it.
+    const a = await runContainer({ name: 'kuryr-port-a', nets: [{ port: 'web-port' }] });
+    // Taken at once: a second create is refused whether or not the host has bound it in Neutron yet.
+    const again = await create([{ port: mine.id }]);
+    expect(again.status).toBe(400);
+    expect(again.body.errors[0].detail).toBe(`Port ${mine.id} is still in use.`);
+    await until(a, 'Running');
+
+    const bound = neutron.state.ports.get(mine.id)!;
+    expect(bound).toMatchObject({ device_id: a, device_owner: KURYR_DEVICE_OWNER, 'binding:host_id': HOST });
+    const ip = (mine.fixed_ips as { ip_address: string }[])[0]!.ip_address;
+    const view = (await api('GET', `/v1/containers/${a}`)).body;
+    expect(view.addresses).toEqual({ [NEUTRON_NET]: [{ addr: ip, version: 4, port: mine.id, subnet_id: SUBNET, preserve_on_delete: true }] });
+    const ep = (await dockerOf(a)).NetworkSettings.Networks[NEUTRON_NET]!;
+    expect(ep.IPAddress).toBe(ip);
+    expect(ep.MacAddress).toBe(mine.mac_address);
+    expect(neutron.createRequests().filter((r) => r['device_id'] === a)).toEqual([]); // no port of Zun's own
+
+    // Delete: the user's port is unbound in Neutron, not deleted; then another container can have it.
+    expect((await api('DELETE', `/v1/containers/${a}?stop=true`)).status).toBe(204);
+    await until(a, 'gone');
+    await waitFor('the port unbound', async () => neutron.state.ports.get(mine.id)?.['device_id'] === '' || undefined, 30_000, 250);
+    expect(neutron.state.deleted).not.toContain(mine.id);
+    const b = await runContainer({ name: 'kuryr-port-b', nets: [{ port: mine.id }] });
+    await until(b, 'Running');
+    expect(neutron.state.ports.get(mine.id)).toMatchObject({ device_id: b });
+    expect((await api('DELETE', `/v1/containers/${b}?stop=true`)).status).toBe(204);
+    await until(b, 'gone');
+    await waitFor('the port unbound again', async () => neutron.state.ports.get(mine.id)?.['device_id'] === '' || undefined, 30_000, 250);
+    expect(neutron.state.ports.has(mine.id)).toBe(true);
+    for (const p of [mine, theirs]) {
+      const r = await fetch(`${neutron.endpoint}/v2.0/ports/${p.id}`, { method: 'DELETE', headers: { 'X-Auth-Token': TOKEN } });
+      expect(r.status).toBe(204);
+    }
+    await waitFor('the kuryr Docker network removed', async () => (await kuryrNetwork()) === null || undefined, 30_000, 500);
   });
 });

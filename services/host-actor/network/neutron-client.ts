@@ -3,7 +3,7 @@
  * request shapes python-neutronclient sends for Zun (zun/network/neutron.py):
  *   GET    /v2.0/networks?id=<id>            list_networks(id=...)
  *   GET    /v2.0/subnets?network_id=<id>     list_subnets(network_id=...)
- *   GET    /v2.0/ports?id=..|device_id=..    list_ports(...)
+ *   GET    /v2.0/ports?id=..|name=..|device_id=..  list_ports(...)
  *   POST   /v2.0/ports       {"port":{...}}  create_port  -> 201 {"port":{...}}
  *   PUT    /v2.0/ports/<id>  {"port":{...}}  update_port  -> 200 {"port":{...}}
  *   DELETE /v2.0/ports/<id>                  delete_port  -> 204
@@ -44,9 +44,12 @@ export interface NeutronPort {
   readonly device_id: string;
   readonly device_owner: string;
   readonly tenant_id?: string;
+  readonly project_id?: string;
+  readonly name?: string;
   readonly status?: string;
   readonly security_groups?: readonly string[];
   readonly 'binding:host_id'?: string | null;
+  readonly 'binding:vif_type'?: string;
   readonly 'binding:profile'?: Record<string, unknown>;
 }
 
@@ -70,7 +73,7 @@ export interface PortUpdateBody {
 export interface NeutronClient {
   listNetworks(query: { id?: string; name?: string; tenant_id?: string; shared?: boolean }): Promise<NeutronNetwork[]>;
   listSubnets(query: { network_id: string }): Promise<NeutronSubnet[]>;
-  listPorts(query: { id?: string; device_id?: string; network_id?: string; tenant_id?: string }): Promise<NeutronPort[]>;
+  listPorts(query: { id?: string; name?: string; device_id?: string; network_id?: string; tenant_id?: string }): Promise<NeutronPort[]>;
   createPort(body: PortCreateBody): Promise<NeutronPort>;
   updatePort(id: string, body: PortUpdateBody): Promise<NeutronPort>;
   deletePort(id: string): Promise<void>;
