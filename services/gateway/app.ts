@@ -58,7 +58,7 @@ import {
 import { pageContainers, nextArgs, parseListQuery } from './listing.js';
 import { atMost, formatVersion, negotiate, versionCheck, versionHeaders, type ApiVersion } from './microversion.js';
 import { Rule, can, canSee } from './policy.js';
-import type { ContainerReadModel } from './readmodel.js';
+import { createFoldingCapsuleReadModel, type CapsuleReadModel, type ContainerReadModel } from './readmodel.js';
 import {
   flattenQuery,
   isObject,
@@ -79,7 +79,7 @@ import { DEFAULT_ADDRESS_POOL, DEFAULT_ADDRESS_POOL_V6 } from '../../domain/netw
 import { createResourceService, type NeutronPorts, type ReadEvents as ResourceReadEvents } from './resources.js';
 import { networkRoutes } from './routes/networks.js';
 import { neutronRoutes } from './routes/neutron.js';
-import { capsuleRoutes, foldCapsules } from './routes/capsules.js';
+import { capsuleRoutes } from './routes/capsules.js';
 
 export type Clock = (() => Date) | { now(): Date };
 
@@ -116,6 +116,8 @@ export interface BuildAppOptions {
   readonly networkPoolV6?: string;
   /** The audit record (services/audit) to serve at /v1/audit; absent: not served. */
   readonly audit?: AuditReader;
+  /** Capsule lists and name lookups (default: a fold of `readEvents` on each query, for tests). */
+  readonly capsules?: CapsuleReadModel;
   /** Neutron's ports, where the hosts use kuryr (NEUTRON_URL): `nets` ports not of this service are looked up there. */
   readonly neutron?: NeutronPorts;
 }
@@ -533,9 +535,14 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
   void app.register(docsRoutes, { baseUrlOf });
   mountComputeRoutes(app, { store, readModel, newId, now, ctxOf, versionOf, baseUrlOf, resolve, execute, view, merged }, opts.compute, opts.log);
   const kit = { store, readModel, newId, now, ctxOf, versionOf, baseUrlOf, resolve, execute, view, merged };
-  void app.register(networkRoutes, { kit, resources: resourceService, listCapsules: () => foldCapsules(readEvents) });
+  const capsules: CapsuleReadModel =
+    opts.capsules ??
+    (readEvents
+      ? createFoldingCapsuleReadModel(readEvents)
+      : { listCapsules: () => Promise.reject(new ServiceUnavailable('No capsule index is configured.')) });
+  void app.register(networkRoutes, { kit, resources: resourceService, listCapsules: () => capsules.listCapsules() });
   void app.register(neutronRoutes, { resources: resourceService });
-  void app.register(capsuleRoutes, { kit, resources: resourceService, ...(readEvents ? { readEvents } : {}) });
+  void app.register(capsuleRoutes, { kit, resources: resourceService, capsules });
   // The audit record: a member reads their own project's entries, an admin all.
   if (opts.audit) {
     void app.register(auditRoutes, {

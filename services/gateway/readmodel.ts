@@ -1,26 +1,29 @@
 /**
  * The gateway's read side: what it lists and finds by name.
  *
- * Port: ContainerReadModel. Two implementations:
- * - createKvReadModel: the `zun_containers` NATS KV bucket that the projector
- *   fills (values are ContainerState JSON, deleted containers have no key).
+ * Ports: ContainerReadModel and CapsuleReadModel. Two implementations each:
+ * - createKvReadModel / createKvCapsuleReadModel: the `zun_containers` /
+ *   `zun_capsules` NATS KV bucket that the projector fills (values are the
+ *   folded states as JSON, deleted aggregates have no key).
  *   A local cache is kept by one KV watch (an informer, as Kubernetes clients
  *   keep one): lists and name lookups are served from memory, `getContainer`
  *   reads the key directly. The gateway never creates the bucket (the
  *   projector owns its configuration); until it exists the cache is retried.
- * - createFoldingReadModel: folds the container events of an event store
- *   that can be read in stream order (the in-memory store in unit tests).
+ * - createFoldingReadModel / createFoldingCapsuleReadModel: fold the events
+ *   of an event store that can be read in stream order (the in-memory store
+ *   in unit tests).
  *
  * Both are eventually consistent with the log. The gateway therefore shows
- * and acts on containers by uuid from the event store itself, and uses the
- * read model only for lists, name lookups and markers.
+ * and acts on containers and capsules by uuid from the event store itself,
+ * and uses the read models only for lists, name lookups and markers.
  */
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { decodeToken, kindSubject, type ContainerEvent, type RecordedEvent } from '../../events/index.js';
+import { decodeToken, kindSubject, type CapsuleEvent, type ContainerEvent, type RecordedEvent } from '../../events/index.js';
+import { evolveCapsule, initialCapsuleState, type CapsuleState } from '../../domain/capsule.js';
 import { evolveContainer, initialContainerState, type ContainerState } from '../../domain/container.js';
 import type { Logger } from '../platform/log.js';
-import { CONTAINERS_BUCKET, readModelKey } from '../platform/readmodels.js';
+import { CAPSULES_BUCKET, CONTAINERS_BUCKET, readModelKey } from '../platform/readmodels.js';
 import { ServiceUnavailable } from './errors.js';
 
 export interface ContainerFilter {
@@ -56,25 +59,43 @@ export interface KvReadModelOptions {
   readonly readyTimeoutMs?: number;
 }
 
+/** What a read model bucket holds per key: a folded aggregate state. */
+interface Folded {
+  readonly uuid: string;
+  readonly seq: number;
+}
+
 const decoder = new TextDecoder();
 
-function decodeState(value: Uint8Array): ContainerState | null {
+function decodeState<T extends Folded>(value: Uint8Array): T | null {
   try {
-    const s = JSON.parse(decoder.decode(value)) as ContainerState;
+    const s = JSON.parse(decoder.decode(value)) as T;
     return typeof s === 'object' && s !== null && typeof s.uuid === 'string' ? s : null;
   } catch {
     return null;
   }
 }
 
-export function createKvReadModel(opts: KvReadModelOptions): KvReadModel {
-  const { nc } = opts;
-  const bucket = opts.bucket ?? CONTAINERS_BUCKET;
+/**
+ * A local cache of one read model bucket, kept by one KV watch (an
+ * informer): `snapshot` answers from memory once the first full snapshot is
+ * in (503 after `readyTimeoutMs` before that), `get` reads one key directly.
+ */
+interface KvInformer<T extends Folded> {
+  ready(): Promise<void>;
+  snapshot(): Promise<ReadonlyMap<string, T>>;
+  /** The key's value now (from the bucket; from the cache if the bucket cannot be read); null when absent. */
+  get(uuid: string): Promise<T | null>;
+  close(): Promise<void>;
+}
+
+function createKvInformer<T extends Folded>(opts: KvReadModelOptions & { readonly bucket: string }): KvInformer<T> {
+  const { nc, bucket } = opts;
   const retryMs = opts.retryMs ?? 1_000;
   const readyTimeoutMs = opts.readyTimeoutMs ?? 3_000;
   const log = opts.log.child({ component: 'kv-read-model', bucket });
 
-  let cache = new Map<string, ContainerState>();
+  let cache = new Map<string, T>();
   let kv: KV | null = null;
   let watcher: Awaited<ReturnType<KV['watch']>> | null = null;
   let closed = false;
@@ -92,7 +113,7 @@ export function createKvReadModel(opts: KvReadModelOptions): KvReadModel {
       };
     });
 
-  function applyEntry(map: Map<string, ContainerState>, e: KvWatchEntry): void {
+  function applyEntry(map: Map<string, T>, e: KvWatchEntry): void {
     if (e.operation !== 'PUT') {
       try {
         map.delete(decodeToken(e.key));
@@ -101,7 +122,7 @@ export function createKvReadModel(opts: KvReadModelOptions): KvReadModel {
       }
       return;
     }
-    const s = decodeState(e.value);
+    const s = decodeState<T>(e.value);
     if (!s) {
       log.warn({ key: e.key, revision: e.revision }, 'undecodable read model value ignored');
       return;
@@ -119,7 +140,7 @@ export function createKvReadModel(opts: KvReadModelOptions): KvReadModel {
         const handle = await new Kvm(nc).open(bucket);
         const status = await handle.status(); // throws while the bucket does not exist
         kv = handle;
-        const fresh = new Map<string, ContainerState>();
+        const fresh = new Map<string, T>();
         let initialized = false;
         const publish = () => {
           initialized = true;
@@ -149,7 +170,7 @@ export function createKvReadModel(opts: KvReadModelOptions): KvReadModel {
     }
   })();
 
-  async function snapshot(): Promise<Map<string, ContainerState>> {
+  async function snapshot(): Promise<ReadonlyMap<string, T>> {
     if (isReady) return cache;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), readyTimeoutMs)));
@@ -161,31 +182,84 @@ export function createKvReadModel(opts: KvReadModelOptions): KvReadModel {
 
   return {
     ready: () => readyP,
-    async listContainers(filter) {
-      return [...(await snapshot()).values()].filter(live).filter(inScope(filter));
-    },
-    async findByName(name) {
-      return [...(await snapshot()).values()].filter((s) => live(s) && s.spec?.name === name);
-    },
-    async getContainer(uuid) {
+    snapshot,
+    async get(uuid) {
       if (kv) {
         try {
           const e = await kv.get(readModelKey(uuid));
           if (!e || e.operation !== 'PUT') return null;
-          const s = decodeState(e.value);
-          return s && live(s) ? s : null;
+          return decodeState<T>(e.value);
         } catch (err) {
           log.warn({ err, uuid }, 'read model get failed; answering from the cache');
         }
       }
-      const s = (await snapshot()).get(uuid);
-      return s && live(s) ? s : null;
+      return (await snapshot()).get(uuid) ?? null;
     },
     async close() {
       closed = true;
       watcher?.stop();
       wake?.();
       await loop;
+    },
+  };
+}
+
+/** `zun_containers`, watched: lists and name lookups from memory, `getContainer` from the key. */
+export function createKvReadModel(opts: KvReadModelOptions): KvReadModel {
+  const informer = createKvInformer<ContainerState>({ ...opts, bucket: opts.bucket ?? CONTAINERS_BUCKET });
+  return {
+    ready: informer.ready,
+    async listContainers(filter) {
+      return [...(await informer.snapshot()).values()].filter(live).filter(inScope(filter));
+    },
+    async findByName(name) {
+      return [...(await informer.snapshot()).values()].filter((s) => live(s) && s.spec?.name === name);
+    },
+    async getContainer(uuid) {
+      const s = await informer.get(uuid);
+      return s && live(s) ? s : null;
+    },
+    close: informer.close,
+  };
+}
+
+// ---- capsules ----------------------------------------------------------------------------
+
+/** The capsules the gateway lists and finds by name (a capsule by uuid is loaded from the log). */
+export interface CapsuleReadModel {
+  /** Every live capsule, in every project (the caller scopes). */
+  listCapsules(): Promise<CapsuleState[]>;
+}
+
+const capsuleLive = (s: CapsuleState) => s.status !== null && s.status !== 'Deleted';
+
+export interface KvCapsuleReadModel extends CapsuleReadModel {
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** `zun_capsules` (filled by the projector like `zun_containers`), watched the same way. */
+export function createKvCapsuleReadModel(opts: KvReadModelOptions): KvCapsuleReadModel {
+  const informer = createKvInformer<CapsuleState>({ ...opts, bucket: opts.bucket ?? CAPSULES_BUCKET });
+  return {
+    ready: informer.ready,
+    async listCapsules() {
+      return [...(await informer.snapshot()).values()].filter(capsuleLive);
+    },
+    close: informer.close,
+  };
+}
+
+/** Folds every capsule event on each query: exact and slow, for unit tests (stores read in stream order). */
+export function createFoldingCapsuleReadModel(readEvents: (opts: { filter: string }) => AsyncIterable<RecordedEvent>): CapsuleReadModel {
+  return {
+    async listCapsules() {
+      const states = new Map<string, CapsuleState>();
+      for await (const e of readEvents({ filter: kindSubject('capsule') })) {
+        const prev = states.get(e.aggregateId) ?? initialCapsuleState(e.aggregateId);
+        states.set(e.aggregateId, evolveCapsule(prev, e as RecordedEvent<CapsuleEvent>));
+      }
+      return [...states.values()].filter(capsuleLive);
     },
   };
 }

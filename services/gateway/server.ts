@@ -17,7 +17,7 @@ import type { Logger } from '../platform/log.js';
 import { buildApp } from './app.js';
 import type { GatewayConfig } from './config.js';
 import { createIdentity, type Identity } from './identity/index.js';
-import { createKvReadModel, type KvReadModel } from './readmodel.js';
+import { createKvCapsuleReadModel, createKvReadModel, type KvReadModel } from './readmodel.js';
 import { createFoldingRegistryReadModel } from './registry-readmodel.js';
 import type { Etcd3 } from 'etcd3';
 import { createEtcdHostDirectory, createMemoryHostDirectory } from './host-directory.js';
@@ -48,6 +48,7 @@ export async function startGateway(opts: {
   const identity = await createIdentity(config.auth, { log, clock, baseUrl: config.baseUrl });
   const store = createJetStreamEventStore({ nc });
   const readModel = createKvReadModel({ nc, log, ...opts.readModelTimings });
+  const capsules = createKvCapsuleReadModel({ nc, log, ...opts.readModelTimings });
   const app = buildApp({
     store,
     readModel,
@@ -65,6 +66,7 @@ export async function startGateway(opts: {
     secretBox: identity.secretBox,
     registries: createFoldingRegistryReadModel((o) => readAll({ nc, ...o })),
     readEvents: (o) => readAll({ nc, ...o }),
+    capsules,
     ...(config.networkPool ? { networkPool: config.networkPool } : {}),
     ...(config.networkPoolV6 ? { networkPoolV6: config.networkPoolV6 } : {}),
     ...(config.auditDir ? { audit: createAuditReader(config.auditDir) } : {}),
@@ -77,7 +79,7 @@ export async function startGateway(opts: {
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
-    await readModel.close();
+    await Promise.all([readModel.close(), capsules.close()]);
     throw err;
   }
   const addr = app.server.address();
@@ -90,7 +92,7 @@ export async function startGateway(opts: {
     url: `http://${host}:${port}`,
     async close() {
       await app.close();
-      await readModel.close();
+      await Promise.all([readModel.close(), capsules.close()]);
     },
   };
 }

@@ -19,7 +19,7 @@ import { startGateway, type Gateway } from '../../services/gateway/server.js';
 import { executeContainerCommand } from '../../services/platform/commands.js';
 import { createJetStreamEventStore } from '../../services/platform/jetstream-eventstore.js';
 import { connectNats } from '../../services/platform/nats.js';
-import { CONTAINERS_BUCKET } from '../../services/platform/readmodels.js';
+import { CAPSULES_BUCKET, CONTAINERS_BUCKET, readModelKey } from '../../services/platform/readmodels.js';
 import { ensureStream } from '../../services/platform/stream.js';
 import { createProjector, type Projector } from '../../services/projector/projector.js';
 import { startNats, type NatsServer } from '../support/servers.js';
@@ -100,6 +100,7 @@ describe('gateway on NATS', () => {
     const list = await api('GET', '/v1/containers');
     expect(list.status).toBe(503);
     expect(list.body.errors[0].detail).toMatch(/Error Correlation id is: /);
+    expect((await api('GET', '/v1/capsules')).status).toBe(503); // zun_capsules, likewise
     // Writes and shows by uuid do not need the read model.
     const created = await api('POST', '/v1/containers', { name: 'early', image: 'cirros' });
     expect(created.status).toBe(202);
@@ -131,6 +132,27 @@ describe('gateway on NATS', () => {
     expect(page.body.next).toMatch(new RegExp(`^${gateway.url}/v1/containers\\?sort_key=id&sort_dir=asc&limit=1&marker=`));
     const rest = await api('GET', page.body.next.slice(gateway.url.length));
     expect(rest.body.containers.map((c: { name: string }) => c.name)).toEqual(['web']);
+  });
+
+  it('lists capsules and finds them by name from zun_capsules, as the projector writes it', async () => {
+    if (!projector) projector = await createProjector({ nc, store: createJetStreamEventStore({ nc }), log });
+    const template = { capsuleVersion: 'beta', kind: 'capsule', metadata: { name: 'cap-rm' }, spec: { containers: [{ image: 'cirros', command: ['sleep', '60'] }] } };
+    const made = await api('POST', '/v1/capsules', { template });
+    expect(made.status, JSON.stringify(made.body)).toBe(202);
+    const uuid = made.body.uuid as string;
+    const capsules = async () => ((await api('GET', '/v1/capsules')).body?.capsules ?? []) as { uuid: string; status: string }[];
+    await until('the capsule listed', async () => ((await capsules()).some((c) => c.uuid === uuid) ? true : undefined));
+    expect((await api('GET', '/v1/capsules/cap-rm')).body.uuid).toBe(uuid);
+
+    // What the bucket says is what is listed: a newer state put there shows, a removed key is gone.
+    const kv = await new Kvm(nc).open(CAPSULES_BUCKET);
+    const entry = await kv.get(readModelKey(uuid));
+    const state = entry!.json<{ seq: number; status: string }>();
+    await kv.put(readModelKey(uuid), JSON.stringify({ ...state, seq: state.seq + 1000, status: 'Error' }));
+    await until('the newer state listed', async () => ((await capsules()).find((c) => c.uuid === uuid)?.status === 'Error' ? true : undefined));
+    await kv.delete(readModelKey(uuid));
+    await until('the capsule gone from the list', async () => ((await capsules()).some((c) => c.uuid === uuid) ? undefined : true));
+    expect((await api('GET', '/v1/capsules/cap-rm')).status).toBe(404);
   });
 
   it('acts through the log: state checks, placement and host observations, delete', async () => {

@@ -15,13 +15,12 @@
  * spec (resources.ts), and appends CapsuleCreateRequested. Placement makes
  * one claim for the whole capsule (CapsuleScheduled); the host actor runs it.
  *
- * Lists are a fold of the capsule events on read (exact and current; cheap
- * while capsules are few); one capsule by uuid is loaded from its own
- * subject.
+ * Lists and name lookups come from the capsule read model (`zun_capsules`,
+ * filled by the projector and watched by the gateway, as containers are;
+ * readmodel.ts); one capsule by uuid is loaded from its own subject.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { kindSubject, type CapsuleEvent, type RecordedEvent } from '../../../events/index.js';
-import { evolveCapsule, initialCapsuleState, type CapsuleState } from '../../../domain/capsule.js';
+import type { CapsuleState } from '../../../domain/capsule.js';
 import { parseCapsuleTemplate } from '../../../domain/capsule-template.js';
 import { executeCapsuleCommand, loadCapsule } from '../../platform/commands.js';
 import { uuidLike } from '../app.js';
@@ -29,7 +28,8 @@ import { capsuleView } from '../capsule-views.js';
 import { Conflict, InvalidStateException, SchemaValidationError, ServiceUnavailable, ZunError } from '../errors.js';
 import { atLeast } from '../microversion.js';
 import { can, canSee, enforce } from '../policy.js';
-import type { ReadEvents, ResourceService } from '../resources.js';
+import type { CapsuleReadModel } from '../readmodel.js';
+import type { ResourceService } from '../resources.js';
 import { isObject, parseAllProjects } from '../validate.js';
 import { buildUrl } from '../views.js';
 import { callerOf, queryOf, requireJson, unwrap, versionOf } from './common.js';
@@ -45,7 +45,7 @@ export class CapsuleNotFound extends ZunError {
 export interface CapsuleRoutesOptions {
   readonly kit: RouteKit;
   readonly resources: ResourceService;
-  readonly readEvents?: ReadEvents;
+  readonly capsules: CapsuleReadModel;
 }
 
 const live = (s: CapsuleState) => s.status !== null && s.status !== 'Deleted';
@@ -64,18 +64,7 @@ const SORT_KEYS: Readonly<Record<string, (s: CapsuleState) => string | number | 
   updated_at: (s) => s.updatedAt,
 };
 
-/** Every live capsule, folded from the log. */
-export async function foldCapsules(readEvents: ReadEvents | undefined): Promise<CapsuleState[]> {
-  if (!readEvents) throw new ServiceUnavailable('No capsule index is configured.');
-  const states = new Map<string, CapsuleState>();
-  for await (const e of readEvents({ filter: kindSubject('capsule') })) {
-    const prev = states.get(e.aggregateId) ?? initialCapsuleState(e.aggregateId);
-    states.set(e.aggregateId, evolveCapsule(prev, e as RecordedEvent<CapsuleEvent>));
-  }
-  return [...states.values()].filter(live);
-}
-
-export const capsuleRoutes: FastifyPluginAsync<CapsuleRoutesOptions> = async (app, { kit, resources, readEvents }) => {
+export const capsuleRoutes: FastifyPluginAsync<CapsuleRoutesOptions> = async (app, { kit, resources, capsules }) => {
   const { store, newId, now } = kit;
   const view = (req: FastifyRequest, s: CapsuleState) =>
     capsuleView(s, { baseUrl: kit.baseUrlOf(req), admin: can(callerOf(req), 'capsule:get:host', { projectId: s.projectId }), legacy: !atLeast(versionOf(req), 32) });
@@ -91,7 +80,7 @@ export const capsuleRoutes: FastifyPluginAsync<CapsuleRoutesOptions> = async (ap
       if (!visible(s)) throw new CapsuleNotFound(ident);
       return s;
     }
-    const found = (await foldCapsules(readEvents)).filter((s) => s.spec?.name === ident && visible(s));
+    const found = (await capsules.listCapsules()).filter((s) => s.spec?.name === ident && visible(s));
     if (found.length === 0) throw new CapsuleNotFound(ident);
     if (found.length > 1) throw new Conflict('Multiple capsules exist with same name. Please use the capsule uuid instead.');
     return found[0]!;
@@ -132,7 +121,7 @@ export const capsuleRoutes: FastifyPluginAsync<CapsuleRoutesOptions> = async (ap
     const allProjects = unwrap(parseAllProjects(q));
     if (allProjects) enforce(auth, 'capsule:get_all_all_projects');
     const page = parsePageQuery(q, 'id', Object.keys(SORT_KEYS));
-    const items = (await foldCapsules(readEvents)).filter((s) => allProjects || s.projectId === auth.projectId);
+    const items = (await capsules.listCapsules()).filter((s) => allProjects || s.projectId === auth.projectId);
     const key = SORT_KEYS[page.sortKey]!;
     const { page: shown, next } = pageOf(items, page, key, (m) => new CapsuleNotFound(m), { baseUrl: kit.baseUrlOf(req), resource: 'capsules' });
     return { capsules: shown.map((s) => view(req, s)), next };
