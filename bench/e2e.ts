@@ -77,7 +77,19 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
   progress(`baseline, serial: ${serialN} x dockerode create+start at concurrency 1`);
   const baselineSerial = await runConcurrent(serialN, 1, (i) => rawCreateStart(n + i));
   await removeLabelled(docker, benchLabel);
-  await network.remove().catch(() => {});
+  // Right after its containers go, dockerd may still hold their endpoints ("active endpoints"): try again briefly.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await network.remove();
+      break;
+    } catch (err) {
+      if (attempt >= 20) {
+        progress(`could not remove the baseline network ${benchLabel}: ${String(err)}`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 
   // E2E_LAYOUT=combined: gateway, projector and placement in one process (services/control-plane).
   const layout = process.env['E2E_LAYOUT'] === 'combined' ? 'combined' : 'separate';
