@@ -285,6 +285,34 @@ describe('decideResize', () => {
     expect(after.claims.get('a')!.claim.cpu).toBe(1.5);
   });
 
+  it('orders resizes by the consumer\'s log: a reservation takes the larger size and holds off older exact sizes', () => {
+    const l = ledger();
+    const reserve = (cpu: number, memoryMiB: number, basis: number) => decideResize(l2, 'a', { cpu, memoryMiB, diskGb: 0 }, cap, { basis, reserve: true });
+    const exact = (cpu: number, memoryMiB: number, basis: number) => decideResize(l2, 'a', { cpu, memoryMiB, diskGb: 0 }, cap, { basis, reserve: false });
+    let l2 = l;
+    const fold = (d: ReturnType<typeof decideResize>) => {
+      if (!('event' in d) || !d.event) throw new Error(`no event: ${JSON.stringify(d)}`);
+      l2 = foldLedger([{ ...d.event, seq: l2.seq + 1 }], l2);
+    };
+    // a holds 1 vCPU / 512 MiB. A grow decided on the container at sequence 5 reserves 768 MiB.
+    fold(reserve(1, 768, 5));
+    expect(l2.claims.get('a')).toMatchObject({ claim: { cpu: 1, memoryMiB: 768 }, basis: 5 });
+    // A concurrent grow on the same basis to less memory but more CPU: the larger of each.
+    fold(reserve(1.2, 600, 5));
+    expect(l2.claims.get('a')!.claim).toEqual({ cpu: 1.2, memoryMiB: 768, diskGb: 0 });
+    // A shrink that landed at 5 (older than or equal to the reservation's basis) cannot undo it.
+    expect(exact(0.5, 64, 5)).toEqual({ event: null });
+    // The grow's update landed at 6: exact from now on.
+    fold(exact(1, 768, 6));
+    expect(l2.claims.get('a')).toMatchObject({ claim: { cpu: 1, memoryMiB: 768 }, basis: 6 });
+    expect(l2.usage.get('h')).toEqual({ cpuMilli: 1500, memoryMiB: 1024, diskGb: 0, count: 2 });
+    // A reservation decided on an older state of the container is stale: decide again on the new one.
+    expect(reserve(1.5, 768, 5)).toMatchObject({ rejected: { code: 'stale' } });
+    // The same size on a newer basis still moves the basis on.
+    expect(reserve(1, 768, 7)).toMatchObject({ event: { data: { basis: 7, reserve: true } } });
+    expect(exact(1, 768, 6)).toEqual({ event: null });
+  });
+
   it('refuses growth past the host, or on an unknown host; shrinking always fits; nothing for the unplaced or unchanged', () => {
     const l = ledger();
     const over = decideResize(l, 'a', { cpu: 1.6, memoryMiB: 512, diskGb: 0 }, cap);

@@ -44,6 +44,8 @@ export interface LedgerClaim {
   readonly claim: Claim;
   /** Ledger sequence of the commit that made the claim (feeds idempotent command ids). */
   readonly seq: number;
+  /** The consumer's log sequence its last resize was decided on (ClaimResized `basis`); 0 before any. */
+  readonly basis?: number;
 }
 
 /** What the live claims on one host add up to. */
@@ -124,7 +126,10 @@ export function applyLedgerEvent(ledger: MutableLedger, e: LedgerEventInput): Mu
     case 'ClaimResized': {
       const c = ledger.claims.get(e.data.id);
       if (!c) break;
-      ledger.claims.set(c.id, { ...c, claim: e.data.claim });
+      // Decided on the latest ledger (appends are fenced), so these hold; kept so the fold alone is safe.
+      const held = c.basis ?? 0;
+      if (e.data.basis !== undefined && (e.data.reserve ? e.data.basis < held : e.data.basis <= held)) break;
+      ledger.claims.set(c.id, { ...c, claim: e.data.claim, ...(e.data.basis !== undefined ? { basis: e.data.basis } : {}) });
       ledger.usage.set(c.host, addUsage(addUsage(ledger.usage.get(c.host), c.claim, -1), e.data.claim, 1));
       break;
     }
@@ -677,24 +682,48 @@ export function decideRelease(ledger: LedgerState, ids: Iterable<string>): Claim
 
 export type ResizeDecision =
   | { readonly event: ClaimResized | null }
-  | { readonly rejected: { readonly code: 'insufficient'; readonly message: string } };
+  | { readonly rejected: { readonly code: 'insufficient' | 'stale'; readonly message: string } };
 
 /**
- * Resizing the live claim of `id` to `claim`. Nothing to do when the ledger
+ * Resizing the live claim of `id` to `wanted`. Nothing to do when the ledger
  * holds no claim for it (not placed yet: placement will claim the new size)
  * or the size is unchanged. A claim that shrinks in every dimension is
  * always accepted; one that grows must fit on its host, counting everything
  * else the ledger holds there (`capacity` null: the host is unknown, so
  * growing is refused).
+ *
+ * `at` orders resizes by the consumer's log (ClaimResized's `basis`): a
+ * reservation (`reserve`, before a growing update decided on the consumer
+ * at `basis`) takes the larger of the held and wanted sizes and is refused
+ * as `stale` when the claim already has a newer basis; an exact size (after
+ * an update that landed at `basis`) is skipped unless its basis is newer.
  */
-export function decideResize(ledger: LedgerState, id: string, claim: Claim, capacity: HostCapacity | null): ResizeDecision {
+export function decideResize(
+  ledger: LedgerState,
+  id: string,
+  wanted: Claim,
+  capacity: HostCapacity | null,
+  at?: { readonly basis: number; readonly reserve: boolean },
+): ResizeDecision {
   const held = ledger.claims.get(id);
   if (!held) return { event: null };
   const old = held.claim;
-  if (toMilli(old.cpu) === toMilli(claim.cpu) && old.memoryMiB === claim.memoryMiB && old.diskGb === claim.diskGb) return { event: null };
-  const event: ClaimResized = { type: 'ClaimResized', data: { id, claim } };
+  const heldBasis = held.basis ?? 0;
+  if (at && !at.reserve && at.basis <= heldBasis) return { event: null }; // a newer resize is in the ledger already
+  if (at?.reserve && at.basis < heldBasis) {
+    return { rejected: { code: 'stale', message: `The claim of ${id} was resized for a newer state of it (${heldBasis} > ${at.basis}).` } };
+  }
+  // A reservation never lowers the claim: another one on the same basis may be relying on it.
+  const claim: Claim = at?.reserve
+    ? { cpu: Math.max(old.cpu, wanted.cpu), memoryMiB: Math.max(old.memoryMiB, wanted.memoryMiB), diskGb: Math.max(old.diskGb, wanted.diskGb) }
+    : wanted;
+  const same = toMilli(old.cpu) === toMilli(claim.cpu) && old.memoryMiB === claim.memoryMiB && old.diskGb === claim.diskGb;
+  // Unchanged: nothing to append, unless the basis moves on (a reservation must hold off older exact sizes).
+  if (same && (!at || at.basis <= heldBasis)) return { event: null };
+  const event: ClaimResized = { type: 'ClaimResized', data: { id, claim, ...(at ? { basis: at.basis, ...(at.reserve ? { reserve: true } : {}) } : {}) } };
   const grows = toMilli(claim.cpu) > toMilli(old.cpu) || claim.memoryMiB > old.memoryMiB || claim.diskGb > old.diskGb;
-  if (!grows) return { event };
+  // An exact size after the update is what runs now: recorded whatever the room.
+  if (!grows || (at && !at.reserve)) return { event };
   const others = addUsage(usageOf(ledger, held.host), old, -1);
   if (capacity && fits(capacity, { ...others, count: others.count }, claim)) return { event };
   const u = usageOf(ledger, held.host);

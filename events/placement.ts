@@ -23,11 +23,22 @@ export type ClaimsReleased = DomainEvent<'ClaimsReleased', { readonly ids: reado
 
 /**
  * A live claim changed size (a container resized: PATCH cpu/memory or
- * resize_container). Growing is appended before the container's update and
- * only if the host has room; shrinking after it, so the ledger never holds
- * less than what runs.
+ * resize_container), so that the ledger never holds less than what runs.
+ *
+ * `basis` orders resizes by the container's own log, whatever order they
+ * reach the ledger in (services/gateway/claims.ts):
+ * - `reserve: true`, before a growing update decided on the container at
+ *   sequence `basis`: the claim becomes at least the new size, and only if
+ *   the host has room. Refused when the ledger already holds a newer basis.
+ * - otherwise, after an update landed at sequence `basis`: the claim becomes
+ *   exactly the container's; ignored unless `basis` is newer than the
+ *   claim's, so a late resize never undoes a newer reservation.
+ * Events written before `basis` existed have none: they set the claim.
  */
-export type ClaimResized = DomainEvent<'ClaimResized', { readonly id: string; readonly claim: Claim }>;
+export type ClaimResized = DomainEvent<
+  'ClaimResized',
+  { readonly id: string; readonly claim: Claim; readonly basis?: number; readonly reserve?: boolean }
+>;
 
 export type PlacementEvent = PlacementsCommitted | ClaimsReleased | ClaimResized;
 export type PlacementEventType = PlacementEvent['type'];

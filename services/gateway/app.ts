@@ -360,6 +360,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     now,
     log: opts.log,
     capacityOf: async (host) => (directory ? ((await directory.get(host))?.record.capacity ?? null) : null),
+    load: (uuid) => loadContainer(store, uuid),
   });
 
   /**
@@ -370,12 +371,12 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
    */
   async function execute(req: FastifyRequest, uuid: string, command: ContainerCommand, from?: ContainerState): Promise<ContainerState> {
     const ctx = ctxOf(req);
-    const run = async () => {
+    const run = async (basis = from, fenced = false) => {
       const res = await executeContainerCommand({ store, newId, now }, uuid, command, {
         projectId: ctx.projectId,
         userId: ctx.userId,
         requestId: req.id,
-      }, from ? { from } : {});
+      }, basis ? { from: basis, fenced } : {});
       if (!res.ok) throw fromRejection(res.rejection, uuid);
       req.log.info({ uuid, command: command.type, events: res.appended.map((e) => e.type), duplicate: res.duplicate }, 'command applied');
       return res.state;
@@ -385,7 +386,8 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     // Refused by the machine: nothing to claim (and nothing appended).
     const d = decideContainer(command, current);
     if ('rejected' in d) throw fromRejection(d.rejected, uuid);
-    return claims.around(current, command.patch, req.id, run);
+    // Fenced on the state the claim was resized for (claims.ts decides again if the container moved on).
+    return claims.around(current, command.patch, req.id, (s) => run(s, true));
   }
 
   const readEvents: ResourceReadEvents | undefined =

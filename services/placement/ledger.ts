@@ -161,7 +161,9 @@ export async function releaseClaims(deps: LedgerDeps, ledger: MutableLedger, ids
   }
 }
 
-export type ResizeOutcome = { readonly ok: true; readonly resized: boolean } | { readonly ok: false; readonly message: string };
+export type ResizeOutcome =
+  | { readonly ok: true; readonly resized: boolean }
+  | { readonly ok: false; readonly code: 'insufficient' | 'stale'; readonly message: string };
 
 /**
  * Resizes the live claim of `id`, fenced on the ledger (decideResize says
@@ -176,13 +178,14 @@ export async function resizeClaim(
   claim: Claim,
   capacityOf: (host: string) => Promise<HostCapacity | null>,
   requestId: string,
+  at?: { readonly basis: number; readonly reserve: boolean },
 ): Promise<ResizeOutcome> {
   const maxRetries = deps.maxRetries ?? 20;
   await refreshLedger(deps.store, deps.domain, ledger);
   for (let attempt = 0; ; attempt++) {
     const held = ledger.claims.get(id);
-    const d = decideResize(ledger, id, claim, held ? await capacityOf(held.host) : null);
-    if ('rejected' in d) return { ok: false, message: d.rejected.message };
+    const d = decideResize(ledger, id, claim, held ? await capacityOf(held.host) : null, at);
+    if ('rejected' in d) return { ok: false, code: d.rejected.code, message: d.rejected.message };
     if (!d.event) return { ok: true, resized: false };
     try {
       const env = ledgerEnvelope(deps, d.event, requestId);

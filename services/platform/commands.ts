@@ -86,6 +86,11 @@ export interface AggregateDef<S extends { readonly seq: number }, E extends Doma
  * rejection or a no-op decision that a stale state may explain, a
  * duplicate) goes the ordinary way; the command id is the same on both, so
  * nothing is appended twice.
+ *
+ * `fenced` (with `from`): the command holds only on that state. It is decided
+ * on `from` alone, and a fence failure throws the ConcurrencyError instead of
+ * deciding again on the log (a caller that did other work on the strength of
+ * `from`, like reserving room for a resize, must redo that work first).
  */
 export async function executeOn<S extends { readonly seq: number }, E extends DomainEvent, R>(
   def: AggregateDef<S, E>,
@@ -93,11 +98,13 @@ export async function executeOn<S extends { readonly seq: number }, E extends Do
   id: string,
   decide: (s: S) => { readonly events: readonly E[] } | { readonly rejected: R },
   ctx: CommandContext,
-  opts: { readonly from?: S } = {},
+  opts: { readonly from?: S; readonly fenced?: boolean } = {},
 ): Promise<CommandResult<S, R>> {
   const from = opts.from;
   if (from) {
     const d = decide(from);
+    if (opts.fenced && 'rejected' in d) return { ok: false, rejection: d.rejected, state: from };
+    if (opts.fenced && !('rejected' in d) && d.events.length === 0) return { ok: true, state: from, appended: [], duplicate: false };
     if (!('rejected' in d) && d.events.length > 0) {
       const envelopes = toEnvelopes(deps, def.kind, id, d.events, ctx);
       try {
@@ -107,7 +114,7 @@ export async function executeOn<S extends { readonly seq: number }, E extends Do
           return { ok: true, state: appended.reduce((s, e) => def.evolve(s, e as RecordedEvent<E>), from), appended, duplicate: false };
         }
       } catch (err) {
-        if (!(err instanceof ConcurrencyError)) throw err;
+        if (!(err instanceof ConcurrencyError) || opts.fenced) throw err;
       }
     }
   }
@@ -152,7 +159,7 @@ export function executeContainerCommand(
   uuid: string,
   command: ContainerCommand,
   ctx: CommandContext,
-  opts: { readonly from?: ContainerState } = {},
+  opts: { readonly from?: ContainerState; readonly fenced?: boolean } = {},
 ): Promise<CommandResult<ContainerState, ContainerRejection>> {
   return executeOn(containerAggregate, deps, uuid, (s) => decideContainer(command, s), ctx, opts);
 }

@@ -71,6 +71,33 @@ describe('placement never overcommits a host', () => {
     expect(r.failed).toBe(true);
   });
 
+  it('a fixed history: a grow and a shrink of one container racing each other and a placement never overcommit, in any interleaving', async () => {
+    const host: HostRecord = fc.sample(arbHost(0), { numRuns: 1, seed: 1 })[0]!;
+    const h: HostRecord = { ...host, capacity: { cpus: 4, memoryMiB: 896, diskGb: 0 }, availabilityZone: '' };
+    const size = (memory: ArbSize['memory']): ArbSize => ({ cpu: 0.1, memory, disk: null, availabilityZone: null, hints: {} });
+    const rounds: Op[][] = [
+      [{ t: 'create', size: size(256) }, { t: 'create', size: size(512) }],
+      [{ t: 'place', inst: 0, fresh: true }],
+      // 128 MiB left: the next one does not fit unless the first container shrinks.
+      [{ t: 'create', size: size(256) }],
+      // The first container grows to 384 (gateway 0) and shrinks to 64 (gateway 1) while placement works.
+      [{ t: 'resize', pick: 0, gw: 0, cpu: 0.1, memory: 384 }, { t: 'resize', pick: 0, gw: 1, cpu: 0.1, memory: 64 }, { t: 'place', inst: 0, fresh: true }],
+    ];
+    const sc = { hosts: [h], instances: 1, weigher: 'pack' as const, rounds };
+    const seeds = Array.from({ length: 200 }, (_, i) => i + 1);
+    const violated = async (opts: { resizeUnfenced?: boolean }) => {
+      let n = 0;
+      for (const seed of seeds) {
+        const r = await runScenario(sc, fc.sample(fc.scheduler(), { numRuns: 1, seed })[0]!, opts);
+        if (r.violations.length > 0) n++;
+      }
+      return n;
+    };
+    expect(await violated({})).toBe(0);
+    // The container's update not fenced on the state its claim was reserved for: some interleavings overcommit.
+    expect(await violated({ resizeUnfenced: true })).toBeGreaterThan(0);
+  });
+
   it('a fixed history: a deposed leader with a stale ledger is stopped by the fence, and only by it', async () => {
     const host: HostRecord = fc.sample(arbHost(0), { numRuns: 1, seed: 1 })[0]!;
     const h: HostRecord = { ...host, capacity: { cpus: 1, memoryMiB: 1024, diskGb: 0 }, availabilityZone: '' };

@@ -40,7 +40,7 @@ import {
   type Weigher,
 } from '../../domain/placement.js';
 import { createMemoryEventStore, type MemoryEventStore } from '../../services/platform/memory-eventstore.js';
-import { executeContainerCommand } from '../../services/platform/commands.js';
+import { executeContainerCommand, loadContainer } from '../../services/platform/commands.js';
 import type { EventStore } from '../../services/platform/eventstore.js';
 import { commitBatch, refreshLedger, releaseClaims } from '../../services/placement/ledger.js';
 import { failScheduling, markHostLost, scheduleClaim } from '../../services/placement/consumers.js';
@@ -274,7 +274,7 @@ interface RunResult {
 export async function runScenario(
   sc: { hosts: HostRecord[]; instances: number; weigher: Weigher; rounds: Op[][] },
   s: fc.Scheduler,
-  opts: { skipFence?: boolean; resizeWithoutLedger?: boolean } = {},
+  opts: { skipFence?: boolean; resizeWithoutLedger?: boolean; resizeUnfenced?: boolean } = {},
 ): Promise<RunResult> {
   const mem = createMemoryEventStore();
   const violations: string[] = [];
@@ -308,7 +308,7 @@ export async function runScenario(
   const capacityByHost = new Map(sc.hosts.map((h) => [h.hostname, h.capacity]));
   const silent = createLogger('sim', 'silent');
   const gateways = [0, 1].map(() =>
-    createClaimResizer({ store, newId, now, log: silent, domain: DOMAIN, capacityOf: async (h) => capacityByHost.get(h) ?? null }),
+    createClaimResizer({ store, newId, now, log: silent, domain: DOMAIN, capacityOf: async (h) => capacityByHost.get(h) ?? null, load: (id) => loadContainer(store, id) }),
   );
   const created: string[] = [];
   const rounds: Round[] = [];
@@ -435,11 +435,13 @@ export async function runScenario(
         const st = (await executeContainerCommand({ store, newId, now }, id, { type: 'RecordObservation', observation: { type: 'ContainerCreated', data: { dockerId: `d-${id}` } } }, ctx)).state;
         if (st.status !== 'Created') return;
         const patch = { cpu: op.cpu, memory: op.memory };
-        const update = async () => {
-          const r = await executeContainerCommand({ store, newId, now }, id, { type: 'UpdateContainer', patch }, { ...ctx, requestId: `req-${newId()}` });
+        const requestId = `req-${newId()}`;
+        // As the gateway does: fenced on the state the claim was resized for.
+        const update = async (from: typeof st) => {
+          const r = await executeContainerCommand({ store, newId, now }, id, { type: 'UpdateContainer', patch }, { ...ctx, requestId }, opts.resizeUnfenced ? {} : { from, fenced: true });
           return r.state;
         };
-        if (opts.resizeWithoutLedger) await update();
+        if (opts.resizeWithoutLedger) await executeContainerCommand({ store, newId, now }, id, { type: 'UpdateContainer', patch }, { ...ctx, requestId });
         else
           await gateways[op.gw]!.around(st, patch, ctx.requestId, update).then(
             () => void resizes.applied++,
