@@ -32,9 +32,10 @@
  * `size` GB or 1 GB, kept when the container is deleted. `size` alone makes
  * an anonymous volume removed with its container, as in Zun.
  */
-import { kindSubject, type CapsuleSpec, type ContainerSpec, type MountRequest, type NetRequest, type RecordedEvent } from '../../events/index.js';
-import type { NetworkRef } from '../../events/network.js';
-import { foldNetwork, ipInCidr, ipv6InCidr, networkLive, networkRefOf, sameIpv6, subnet6At, type NetworkState, type PortBinding, type PortState } from '../../domain/network.js';
+import { type CapsuleSpec, type ContainerSpec, type MountRequest, type NetRequest, type RecordedEvent } from '../../events/index.js';
+import type { NetworkEvent, NetworkRef } from '../../events/network.js';
+import { createFoldIndex, type ReadEventsFrom } from './fold-index.js';
+import { evolveNetwork, initialNetworkState, ipInCidr, ipv6InCidr, networkLive, networkRefOf, sameIpv6, subnet6At, type NetworkState, type PortBinding, type PortState } from '../../domain/network.js';
 import type { NeutronPort } from '../host-actor/network/neutron-client.js';
 import { desiredNets } from '../../domain/container.js';
 import { volumeHolders, volumeLive, type VolumeState } from '../../domain/volume.js';
@@ -46,7 +47,7 @@ import type { AuthContext } from './auth.js';
 import { Conflict, InvalidValue, ServiceUnavailable, ZunError } from './errors.js';
 
 /** Reads events in stream order by subject filter (the memory store's readAll, or JetStream's). */
-export type ReadEvents = (opts: { filter: string }) => AsyncIterable<RecordedEvent>;
+export type ReadEvents = ReadEventsFrom;
 
 export class NetworkNotFound extends ZunError {
   constructor(network: string) {
@@ -166,13 +167,19 @@ export function createResourceService(deps: ResourceServiceDeps) {
   });
   const visible = (c: Caller, projectId: string | null) => c.auth.isAdmin || projectId === c.auth.projectId;
 
+  // Name lookups, port lookups and lists: every network as the log has it, folded incrementally (fold-index.ts).
+  const networkIndex = deps.readEvents
+    ? createFoldIndex<NetworkState>({
+        readEvents: deps.readEvents,
+        kind: 'network',
+        initial: initialNetworkState,
+        evolve: (s, e) => evolveNetwork(s, e as RecordedEvent<NetworkEvent>),
+      })
+    : null;
+
   async function allNetworks(): Promise<NetworkState[]> {
-    if (!deps.readEvents) throw new ServiceUnavailable('No network index is configured.');
-    const events = new Map<string, RecordedEvent[]>();
-    for await (const e of deps.readEvents({ filter: kindSubject('network') })) {
-      events.set(e.aggregateId, [...(events.get(e.aggregateId) ?? []), e]);
-    }
-    return [...events.entries()].map(([id, es]) => foldNetwork(id, es)).filter(networkLive);
+    if (!networkIndex) throw new ServiceUnavailable('No network index is configured.');
+    return [...(await networkIndex.states()).values()].filter(networkLive);
   }
 
   /**
