@@ -65,6 +65,15 @@ export interface PortState {
   readonly createdAt: string | null;
 }
 
+/**
+ * A port of the network by id, own properties only: ids come from requests,
+ * and `ports.valueOf` (or `constructor`, ...) is not a port.
+ */
+export const portOf = (s: NetworkState, id: string): PortState | undefined => (Object.hasOwn(s.ports, id) ? s.ports[id] : undefined);
+/** Who holds a Neutron port of the network, by id (own properties only, as portOf). */
+export const neutronPortOf = (s: NetworkState, id: string): PortBinding | undefined =>
+  Object.hasOwn(s.neutronPorts, id) ? s.neutronPorts[id] : undefined;
+
 export function initialNetworkState(id: string): NetworkState {
   return {
     id, seq: 0, status: null, name: null, neutronNetId: null, projectId: null, userId: null,
@@ -113,7 +122,7 @@ export function evolveNetwork(s: NetworkState, e: RecordedEvent<NetworkEvent> | 
       return { ...s, seq, ports: { ...s.ports, [port.id]: port } };
     }
     case 'PortBound': {
-      const port = s.ports[e.data.portId];
+      const port = portOf(s, e.data.portId);
       const binding: PortBinding = { boundTo: e.data.consumer, boundAt: e.occurredAt ?? null };
       // Not one of ours: a Neutron port (BindPort with `neutron`).
       if (!port) return { ...s, seq, neutronPorts: { ...s.neutronPorts, [e.data.portId]: binding } };
@@ -219,7 +228,7 @@ export function decideNetwork(cmd: NetworkCommand, s: NetworkState): NetworkDeci
     case 'CreatePort':
       return decideCreatePort(cmd, s);
     case 'BindPort': {
-      const port = cmd.neutron ? (s.neutronPorts[cmd.portId] ?? { boundTo: null, boundAt: null }) : s.ports[cmd.portId];
+      const port = cmd.neutron ? (neutronPortOf(s, cmd.portId) ?? { boundTo: null, boundAt: null }) : portOf(s, cmd.portId);
       if (!networkLive(s) || !port) return { rejected: { code: 'port-not-found', message: `Neutron port ${cmd.portId} could not be found.` } };
       if (port.boundTo === cmd.consumer) return { events: [] };
       if (port.boundTo !== null && !cmd.stale.includes(port.boundTo)) {
@@ -228,7 +237,7 @@ export function decideNetwork(cmd: NetworkCommand, s: NetworkState): NetworkDeci
       return { events: [{ type: 'PortBound', data: { portId: cmd.portId, consumer: cmd.consumer } }] };
     }
     case 'DeletePort': {
-      const port = s.ports[cmd.portId];
+      const port = portOf(s, cmd.portId);
       if (!networkLive(s) || !port) return { rejected: { code: 'port-not-found', message: `Neutron port ${cmd.portId} could not be found.` } };
       if (port.boundTo !== null && !cmd.stale.includes(port.boundTo)) {
         return { rejected: { code: 'port-in-use', message: `Port ${cmd.portId} is still in use by ${port.boundTo}.` } };
@@ -268,7 +277,7 @@ export function macFromIpv4(ip: string): string | null {
  */
 function decideCreatePort(cmd: Extract<NetworkCommand, { type: 'CreatePort' }>, s: NetworkState): NetworkDecision {
   if (!networkLive(s)) return { rejected: { code: 'not-found', message: `Network ${s.id} could not be found.` } };
-  if (s.ports[cmd.portId]) return { rejected: { code: 'conflict', message: `Port ${cmd.portId} already exists.` } };
+  if (portOf(s, cmd.portId)) return { rejected: { code: 'conflict', message: `Port ${cmd.portId} already exists.` } };
   if (!s.cidr) {
     return { rejected: { code: 'invalid', message: `Network ${s.name} has no fixed subnet (a project's default network gets one from each host); ports need a network made with POST /v1/networks.` } };
   }

@@ -35,7 +35,7 @@
 import { type CapsuleSpec, type ContainerSpec, type MountRequest, type NetRequest, type RecordedEvent } from '../../events/index.js';
 import type { NetworkEvent, NetworkRef } from '../../events/network.js';
 import { createFoldIndex, type ReadEventsFrom } from './fold-index.js';
-import { evolveNetwork, initialNetworkState, ipInCidr, ipv6InCidr, networkLive, networkRefOf, sameIpv6, subnet6At, type NetworkState, type PortBinding, type PortState } from '../../domain/network.js';
+import { evolveNetwork, initialNetworkState, ipInCidr, neutronPortOf, portOf, ipv6InCidr, networkLive, networkRefOf, sameIpv6, subnet6At, type NetworkState, type PortBinding, type PortState } from '../../domain/network.js';
 import type { NeutronPort } from '../host-actor/network/neutron-client.js';
 import { desiredNets } from '../../domain/container.js';
 import { volumeHolders, volumeLive, type VolumeState } from '../../domain/volume.js';
@@ -259,7 +259,7 @@ export function createResourceService(deps: ResourceServiceDeps) {
   /** A port by id, with its network, as the caller may use it (its project's, or any for an admin). */
   async function findPort(c: Caller, portId: string): Promise<{ network: NetworkState; port: PortState }> {
     for (const network of await allNetworks()) {
-      const port = network.ports[portId];
+      const port = portOf(network, portId);
       if (port && visible(c, port.projectId)) return { network, port };
     }
     throw new PortNotFound(portId);
@@ -292,7 +292,7 @@ export function createResourceService(deps: ResourceServiceDeps) {
 
   async function bindPort(c: Caller, network: NetworkState, portId: string, consumer: string, neutron = false): Promise<void> {
     const fresh = await loadNetwork(store, network.id);
-    const held = neutron ? fresh.neutronPorts[portId] : fresh.ports[portId];
+    const held = neutron ? neutronPortOf(fresh, portId) : portOf(fresh, portId);
     const stale = held ? await stalePortHolders({ ...held, id: portId }) : [];
     const res = await executeNetworkCommand(
       commandDeps,
@@ -361,7 +361,7 @@ export function createResourceService(deps: ResourceServiceDeps) {
     if (port['binding:vif_type'] === 'binding_failed') throw new PortBindingFailed(port.id);
     const network = await loadNetwork(store, neutronNetworkId(port.network_id));
     if (!networkLive(network) || !visible(c, network.projectId)) throw new NetworkNotFound(port.network_id);
-    await checkPortFree({ ...(network.neutronPorts[port.id] ?? { boundTo: null, boundAt: null }), id: port.id }, consumer);
+    await checkPortFree({ ...(neutronPortOf(network, port.id) ?? { boundTo: null, boundAt: null }), id: port.id }, consumer);
     const ref: NetworkRef = { ...networkRefOf(network), port: port.id };
     return {
       id: ref.id,
@@ -644,7 +644,7 @@ export function createResourceService(deps: ResourceServiceDeps) {
             throw new Conflict(res.rejection.message);
         }
       }
-      return { network: res.state, port: res.state.ports[portId]! };
+      return { network: res.state, port: portOf(res.state, portId)! };
     },
 
     /** DELETE /v2.0/ports/{id}: refused (400 PortInUse) while a live container holds it. */

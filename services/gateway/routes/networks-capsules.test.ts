@@ -68,6 +68,10 @@ describe('nets and mounts on container create', () => {
       [[{ network: 'n1', 'v4-fixed-ip': '10.200.0.1' }], 400],
       [[{ 'v4-fixed-ip': '10.200.0.5', network: 'default' }], 400],
       [[{ port: 'p-1' }], 404],
+      // Names of Object.prototype's members are not ports (they crashed the lookup with a 500).
+      [[{ port: 'valueOf' }], 404],
+      [[{ port: 'constructor' }], 404],
+      [[{ port: '__proto__' }], 404],
       [[{ network: 'n1' }, { network: 'n1' }], 400],
       [[{ network: 'n1', 'v6-fixed-ip': 'fd7a:756e:0:1::5' }], 400],
       [[{ network: 'n1', 'v6-fixed-ip': 'fd7a:756e::1' }], 400],
@@ -76,6 +80,10 @@ describe('nets and mounts on container create', () => {
     ] as const) {
       const r = await h.req('POST', '/v1/containers', { version: '1.40', body: { image: 'cirros', nets } });
       expect(r.statusCode, JSON.stringify(nets)).toBe(status);
+    }
+    for (const id of ['valueOf', 'constructor', 'toString', 'hasOwnProperty']) {
+      expect((await h.req('GET', `/v2.0/ports/${id}`)).statusCode, id).toBe(404);
+      expect((await h.req('DELETE', `/v2.0/ports/${id}`)).statusCode, id).toBe(404);
     }
     expect(h.count()).toBe(before);
   });
