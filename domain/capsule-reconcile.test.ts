@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { CapsuleContainerSpec, CapsuleEvent, CapsuleSpec } from '../events/index.js';
 import { decideCapsule } from './capsule-decider.js';
-import { evolveCapsule, initialCapsuleState, type CapsuleState } from './capsule.js';
+import { capsuleMember, evolveCapsule, initialCapsuleState, type CapsuleState } from './capsule.js';
 import { diffCapsule, type CapsuleDocker, type CapsuleDockerObservation } from './capsule-reconcile.js';
 import type { DockerState } from './reconcile.js';
 
@@ -188,5 +188,15 @@ describe('capsule diff', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('capsule members by name', () => {
+  it('a member named like an Object.prototype member has its own state, not the prototype\'s', () => {
+    const fresh = initialCapsuleState('c');
+    for (const name of ['constructor', 'toString', '__proto__', 'valueOf']) {
+      expect(capsuleMember(fresh, name), name).toEqual({ running: false, exitCode: null, exits: 0 });
+      expect(capsuleMember({ ...fresh, members: {} }, name), name).toEqual({ running: false, exitCode: null, exits: 0 });
+    }
   });
 });

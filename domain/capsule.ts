@@ -48,7 +48,9 @@ export function initialCapsuleState(uuid: string): CapsuleState {
 
 const NO_MEMBER: CapsuleMemberState = { running: false, exitCode: null, exits: 0 };
 
-export const capsuleMember = (s: CapsuleState, name: string): CapsuleMemberState => s.members?.[name] ?? NO_MEMBER;
+/** A member's state by name (own properties only: a member may be named `constructor`). */
+export const capsuleMember = (s: CapsuleState, name: string): CapsuleMemberState =>
+  (s.members && Object.hasOwn(s.members, name) ? s.members[name] : undefined) ?? NO_MEMBER;
 
 function withMember(s: CapsuleState, name: string, m: CapsuleMemberState): CapsuleState {
   return { ...s, members: { ...(s.members ?? {}), [name]: m } };
