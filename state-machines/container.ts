@@ -45,6 +45,8 @@ export const ACTION_STATES = {
   deleteForce: [S.Created, S.Creating, S.Error, S.Running, S.Stopped, S.Unknown, S.Deleted, S.Dead, S.Restarting, S.Rebuilding, S.Deleting],
   logs: [S.Created, S.Error, S.Paused, S.Running, S.Stopped, S.Unknown],
   archive: [S.Created, S.Paused, S.Running, S.Stopped],
+  /** commit (zun/common/consts.py: Running, Stopped, Paused). */
+  commit: [S.Running, S.Stopped, S.Paused],
   running: [S.Running],
 } as const satisfies Record<string, readonly ContainerStatus[]>;
 

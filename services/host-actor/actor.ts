@@ -396,14 +396,7 @@ export function createHostActor(o: HostActorOptions): HostActor {
   function trigger(uuid: string, kind: WorkerKind = 'container', o: { seenSeq?: number; full?: boolean } = {}): void {
     if (stopping) return;
     const key = workerKey(kind, uuid);
-    let w = workers.get(key);
-    if (!w) {
-      w = {
-        kind, pending: false, full: false, urgent: false, queued: null, seenDuringPass: 0,
-        running: null, timer: undefined, mem: newWorkerMemory(), cmem: newCapsuleMemory(),
-      };
-      workers.set(key, w);
-    }
+    const w = workerOf(kind, key);
     if (o.seenSeq !== undefined) {
       if (lastOf(w) >= o.seenSeq) return;
       if (w.running && !w.pending) {
@@ -420,19 +413,57 @@ export function createHostActor(o: HostActorOptions): HostActor {
     if (!w.running) spawn(kind, uuid, key, w);
   }
 
+  /** The worker of a key, made when there is none. */
+  function workerOf(kind: WorkerKind, key: string): Worker {
+    let w = workers.get(key);
+    if (!w) {
+      w = {
+        kind, pending: false, full: false, urgent: false, queued: null, seenDuringPass: 0,
+        running: null, timer: undefined, mem: newWorkerMemory(), cmem: newCapsuleMemory(),
+      };
+      workers.set(key, w);
+    }
+    return w;
+  }
+
+  /**
+   * Runs `job` in the container's worker slot: after the pass under way (if
+   * any), and with none starting until it is done. What triggers the worker
+   * meanwhile (Docker's events of the job itself, like the pause and unpause
+   * of a commit) makes one pass after it, which looks at Docker afresh.
+   */
+  async function exclusive<T>(uuid: string, job: () => Promise<T>): Promise<T> {
+    const key = workerKey('container', uuid);
+    // The worker may be forgotten (and a new one made) when a pass ends: look it up again after each wait.
+    let worker = workerOf('container', key);
+    while (worker.running) {
+      await worker.running.catch(() => {});
+      worker = workerOf('container', key);
+    }
+    const out = job();
+    worker.running = out.then(
+      () => {},
+      () => {},
+    ).finally(() => freeSlot('container', uuid, key, worker));
+    return out;
+  }
+
   function spawn(kind: WorkerKind, uuid: string, key: string, worker: Worker): void {
-    worker.running = run(kind, uuid, worker).finally(() => {
-      worker.running = null;
-      // An update that came in after the loop's last look (see seenDuringPass).
-      if (worker.seenDuringPass > lastOf(worker)) worker.pending = worker.urgent = true;
-      worker.seenDuringPass = 0;
-      if (worker.pending && !stopping) spawn(kind, uuid, key, worker);
-      else {
-        // Forget work that is gone from the slice and has nothing scheduled.
-        if (!worker.mem.last && !worker.cmem.last && worker.timer === undefined) workers.delete(key);
-        notifyIdle();
-      }
-    });
+    worker.running = run(kind, uuid, worker).finally(() => freeSlot(kind, uuid, key, worker));
+  }
+
+  /** A worker's slot is free again: run what was asked for meanwhile, or let the worker go. */
+  function freeSlot(kind: WorkerKind, uuid: string, key: string, worker: Worker): void {
+    worker.running = null;
+    // An update that came in after the loop's last look (see seenDuringPass).
+    if (worker.seenDuringPass > lastOf(worker)) worker.pending = worker.urgent = true;
+    worker.seenDuringPass = 0;
+    if (worker.pending && !stopping) spawn(kind, uuid, key, worker);
+    else {
+      // Forget work that is gone from the slice and has nothing scheduled.
+      if (!worker.mem.last && !worker.cmem.last && worker.timer === undefined) workers.delete(key);
+      notifyIdle();
+    }
   }
 
   async function removeOrphan(c: LabelledContainer): Promise<void> {
@@ -587,7 +618,7 @@ export function createHostActor(o: HostActorOptions): HostActor {
       stopping = false;
       kv = await openDesiredBucket(o.nc);
       if (registry) void registry.start().catch((err: unknown) => log.error({ err }, 'registry failed'));
-      if (o.rpc !== false) rpc = createHostRpc({ nc: o.nc, hostname, runtime, log, ...(o.rpcExtras ? { extras: o.rpcExtras } : {}) });
+      if (o.rpc !== false) rpc = createHostRpc({ nc: o.nc, hostname, runtime, log, exclusive, ...(o.rpcExtras ? { extras: o.rpcExtras } : {}) });
       subscribeEvents();
       watchLoop = watchDesired();
       await resync();

@@ -169,6 +169,8 @@ export interface RpcDeps {
   readonly runtime: ContainerRuntime;
   /** Archives, streams, resizes and images (rpc-extras.ts); absent: those ops are refused. */
   readonly extras?: RpcExtras;
+  /** Runs a job while no reconcile pass of the container runs (the actor's worker; commit needs it). */
+  readonly exclusive?: <T>(uuid: string, job: () => Promise<T>) => Promise<T>;
 }
 
 /** Answers one request. Never throws: every failure is a coded reply. */
@@ -236,7 +238,7 @@ export interface HostRpc {
 }
 
 /** Serves the host's RPC subject until stopped; requests are handled concurrently. */
-export function createHostRpc(o: { nc: NatsConnection; hostname: string; runtime: ContainerRuntime; log: Logger; extras?: RpcExtras }): HostRpc {
+export function createHostRpc(o: RpcDeps & { nc: NatsConnection; log: Logger }): HostRpc {
   const log = o.log.child({ component: 'rpc' });
   const subject = hostRpcSubject(o.hostname);
   const sub: Subscription = o.nc.subscribe(subject, {

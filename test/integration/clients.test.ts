@@ -366,6 +366,43 @@ describe('openstack appcontainer', () => {
     ]);
   });
 
+  it('commit: the real client commits a running container to an image on its host, which a new container runs; the pause is not taken for drift', async () => {
+    const uuid = uuids.get('osc-web')!; // osc-web2 since `set`
+    await dockerExec(uuid, ['sh', '-c', 'echo committed-data > /marker']);
+    const before = (await api(`/v1/containers/${uuid}`)).body!;
+    const repo = `osc-commit-${process.pid}`;
+    const r = await osc(['appcontainer', 'commit', 'osc-web2', `${repo}:v1`]);
+    expect(r.rc, show(r)).toBe(0);
+    const m = /The image is ([0-9a-f-]{36})\./.exec(r.out);
+    expect(m, show(r)).not.toBeNull();
+    const imageUuid = m![1]!;
+    const image = await api(`/v1/images/${imageUuid}`);
+    expect(image.status).toBe(200);
+    expect(image.body).toMatchObject({ uuid: imageUuid, repo, tag: 'v1', host: HOST });
+    try {
+      // Running throughout: Docker paused it during the commit, and nothing was recorded for that.
+      await new Promise((res) => setTimeout(res, 1500));
+      const after = (await api(`/v1/containers/${uuid}`)).body!;
+      expect(after['status']).toBe('Running');
+      expect(after['updated_at']).toBe(before['updated_at']);
+      expect((await inDocker(uuid))?.State.Status).toBe('running');
+
+      // A container from the new image has what the first one wrote.
+      const made = await osc(['appcontainer', 'run', '-f', 'value', '-c', 'uuid', '--name', 'osc-from-commit', '--wait', `${repo}:v1`, 'sleep', '3600']);
+      expect(made.rc, show(made)).toBe(0);
+      const second = made.out.trim();
+      expect(await dockerExec(second, ['cat', '/marker'])).toContain('committed-data');
+      expect((await osc(['appcontainer', 'delete', '--force', 'osc-from-commit'])).rc).toBe(0);
+      await waitFor('the container from the image gone', async () => (await inDocker(second)) === null || undefined, 60_000, 250);
+
+      // Refused: a wrong repository name, or a container in a state Zun refuses.
+      const bad = await api(`/v1/containers/${uuid}/commit?repository=Not-Lowercase`, {});
+      expect(bad.status).toBe(400);
+    } finally {
+      await docker.getImage(`${repo}:v1`).remove().catch(() => {});
+    }
+  });
+
   it('host list and show, service list, availability zones, image list; capsules', async () => {
     const hosts = await osc(['appcontainer', 'host', 'list', '-f', 'json']);
     expect(hosts.rc, show(hosts)).toBe(0);

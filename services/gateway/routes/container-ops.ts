@@ -1,7 +1,8 @@
 /**
  * The container calls that need the container's host (zun-api.md a.1):
  * logs, execute, execute_resize, attach, resize, top, stats, get_archive,
- * put_archive, plus rebuild and resize_container, which go through the
+ * put_archive, commit (to an image on the container's host: there is no
+ * Glance here), plus rebuild and resize_container, which go through the
  * command path like the other actions.
  *
  * Order, as in Zun's controllers: query schema, lookup (uuid or name, scoped
@@ -31,6 +32,8 @@ import {
   type RouteKit,
 } from './kit.js';
 import { attachUrl, execProxyUrl, type StreamTokens } from './streams.js';
+import { imageUuid } from './images.js';
+import { REPOSITORY_RE, TAG_RE, type LocalImage } from '../../host-actor/rpc-extras.js';
 
 export class NoInteractiveFlag extends ZunError {
   constructor() {
@@ -44,6 +47,9 @@ export interface ContainerOpsOptions {
   readonly rpc: HostRpcClient;
   readonly tokens: StreamTokens;
 }
+
+/** How long the gateway waits for a host's `docker commit`. */
+const COMMIT_TIMEOUT_MS = 120_000;
 
 /** The base64 archives of 1.25+ travel in one NATS message: refuse what cannot fit. */
 const MAX_ARCHIVE_BASE64 = Math.ceil((640 * 1024 * 4) / 3) + 4;
@@ -198,6 +204,21 @@ export async function containerOpsRoutes(app: FastifyInstance, o: ContainerOpsOp
     }
     await onHost(s, { op: 'put_archive', path, data });
     return sendNull(reply, 200);
+  });
+
+  // ---- commit: an image on the container's host (no Glance here) ----------------------------------
+  app.post('/v1/containers/:ident/commit', async (req, reply) => {
+    const p = kit.merged(req);
+    const repository = required(p, 'repository');
+    const tag = p['tag'] === undefined || p['tag'] === null || p['tag'] === '' ? 'latest' : String(p['tag']);
+    if (!REPOSITORY_RE.test(repository)) throw new InvalidValue(`Invalid repository ${repository}: a Docker repository name (lowercase) is expected.`);
+    if (!TAG_RE.test(tag)) throw new InvalidValue(`Invalid tag ${tag}: a Docker tag is expected.`);
+    const s = await target(req, 'container:commit');
+    requireState(s, 'commit');
+    // Docker's commit copies the container's filesystem: longer than the other host calls.
+    const image = await onHost<LocalImage>(s, { op: 'commit', repository, tag }, COMMIT_TIMEOUT_MS);
+    req.log.info({ uuid: s.uuid, host: s.host, image: image.id, ref: `${repository}:${tag}` }, 'container committed');
+    return reply.code(202).send({ uuid: imageUuid(hostOf(s), image.id, `${repository}:${tag}`) });
   });
 
   // ---- rebuild and resize_container: the command path ---------------------------------------------
