@@ -2,6 +2,7 @@
  * The routes that reach the hosts, over the in-memory store, a fake host RPC
  * (answers recorded per op) and the in-memory host directory.
  */
+import { imageUuid } from './images.js';
 import { describe, expect, it } from 'vitest';
 import type { HostRecord } from '../../../domain/host.js';
 import { createMemoryHostDirectory } from '../host-directory.js';
@@ -153,6 +154,31 @@ describe('logs, execute, top, stats, archives', () => {
     expect(calls.at(-1)!.req).toEqual({ op: 'top', uuid, psArgs: null });
     const stats = await h.req('GET', `/v1/containers/web/stats`);
     expect(stats.json()).toEqual({ CONTAINER: 'web', 'CPU %': 0 });
+  });
+
+  it('commit: repository required and checked, Running/Stopped/Paused only, 202 with the image uuid of /v1/images; nothing appended', async () => {
+    const { h, calls } = setup({
+      commit: (_h, r) => ({ id: 'sha256:c0ffee', repoTags: [`${String(r['repository'])}:${String(r['tag'])}`], size: 5, created: 1 }),
+    });
+    const created = await h.containerIn('Created');
+    const before = h.count();
+    const early = await h.req('POST', `/v1/containers/${created}/commit?repository=web`);
+    expect([early.statusCode, zunError(early).title]).toEqual([409, `Cannot commit container ${created} in Created state`]);
+    expect(h.count()).toBe(before);
+    const uuid = await h.containerIn('Stopped');
+    const afterSetup = h.count();
+    for (const q of ['', '?tag=v1', '?repository=Web', '?repository=web&tag=-bad']) {
+      expect((await h.req('POST', `/v1/containers/${uuid}/commit${q}`)).statusCode, q).toBe(400);
+    }
+    const ok = await h.req('POST', `/v1/containers/${uuid}/commit?repository=team/web&tag=v1`);
+    expect(ok.statusCode).toBe(202);
+    expect(ok.json()).toEqual({ uuid: imageUuid('host-1', 'sha256:c0ffee', 'team/web:v1') });
+    expect(calls.at(-1)!.req).toEqual({ op: 'commit', uuid, repository: 'team/web', tag: 'v1' });
+    const dflt = await h.req('POST', `/v1/containers/${uuid}/commit?repository=web`);
+    expect(dflt.statusCode).toBe(202);
+    expect(calls.at(-1)!.req).toMatchObject({ tag: 'latest' });
+    expect(calls.filter((c) => c.req['op'] === 'commit')).toHaveLength(2);
+    expect(h.count()).toBe(afterSetup); // a commit appends nothing, refused or not
   });
 
   it('get_archive: base64 from 1.25, the raw bytes below; put_archive decodes by version', async () => {
