@@ -23,6 +23,7 @@ import { connectNats } from '../../services/platform/nats.js';
 import { ensureStream } from '../../services/platform/stream.js';
 import { sampleEvents } from '../support/eventstore-contract.js';
 import { startNats, type NatsServer } from '../support/servers.js';
+import { runs } from '../support/runs.js';
 
 const MAX_WRITERS = 16;
 let nats: NatsServer;
@@ -122,7 +123,7 @@ describe('fencing on JetStream', () => {
           expect(await stores[0]!.lastSeq('container', id)).toBe(last);
         },
       ),
-      { numRuns: 20 },
+      { numRuns: runs(20) },
     );
     // Not vacuous: the writers really raced.
     expect(conflicts).toBeGreaterThan(0);
@@ -189,7 +190,7 @@ describe('fencing on JetStream', () => {
         }
         expect(await stores[0]!.load('container', id)).toHaveLength(stream.length);
       }),
-      { numRuns: 20 },
+      { numRuns: runs(20) },
     );
     expect(retried).toBeGreaterThan(0);
   });

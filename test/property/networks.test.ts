@@ -17,6 +17,7 @@ import { desiredNets, evolveContainer, foldContainer, netKey, observedNetworks, 
 import { diffContainerNetworks } from '../../domain/network-reconcile.js';
 import { verifyContainerFold } from '../../state-machines/container.js';
 import { arbCommand, runCommands, specOf } from '../support/container-gen.js';
+import { runs } from '../support/runs.js';
 
 const ref = (i: number): NetworkRef => ({ id: `net-${i}`, neutronNetId: `neutron-${i}`, name: `n${i}`, projectId: 'p1', cidr: `10.9.${i}.0/24`, gateway: `10.9.${i}.1` });
 const netReq = (i: number): NetRequest => ({ network: `net-${i}`, resolved: ref(i) });
@@ -49,7 +50,7 @@ describe('container networks', () => {
         expect(verified.violations).toEqual([]);
         expect(verified.state).toEqual(live);
       }),
-      { numRuns: 400 },
+      { numRuns: runs(400) },
     );
   });
 
@@ -112,7 +113,7 @@ describe('container networks', () => {
           }
         },
       ),
-      { numRuns: 400 },
+      { numRuns: runs(400) },
     );
   });
 });

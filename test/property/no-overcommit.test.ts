@@ -25,6 +25,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { HostRecord } from '../../domain/host.js';
 import { arbHost, arbScenario, runScenario, type ArbSize, type Op } from '../support/placement-sim.js';
+import { runs } from '../support/runs.js';
 
 describe('placement never overcommits a host', () => {
   it('under random interleavings of creations, deletions, host loss and racing instances', async () => {
@@ -39,7 +40,7 @@ describe('placement never overcommits a host', () => {
         total.resizeRefused += resizes.refused;
         expect(violations).toEqual([]);
       }),
-      { numRuns: Number(process.env.RUNS ?? 500) },
+      { numRuns: process.env.RUNS ? Number(process.env.RUNS) : runs(500) },
     );
     // The generators do make instances race: stale commits met the fence.
     expect(total.conflicts).toBeGreaterThan(0);

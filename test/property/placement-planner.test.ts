@@ -20,6 +20,7 @@ import {
   type PlacementRequest,
   type Weigher,
 } from '../../domain/placement.js';
+import { runs } from '../support/runs.js';
 
 const arbHost = (i: number) =>
   fc
@@ -107,7 +108,7 @@ describe('planBatch', () => {
         expect(got.placements).toEqual(want.placements);
         expect(got.failures.map((f) => f.request.id)).toEqual(want.failures);
       }),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 });

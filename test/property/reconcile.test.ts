@@ -33,6 +33,7 @@ import { createReconciler, newWorkerMemory } from '../../services/host-actor/rec
 import { createMemoryEventStore } from '../../services/platform/memory-eventstore.js';
 import { executeContainerCommand, loadContainer } from '../../services/platform/commands.js';
 import { specOf } from '../support/container-gen.js';
+import { runs } from '../support/runs.js';
 
 const HOST = 'h1';
 const UUID = '0b5d0c55-8a43-4a4c-9b35-6a3f7c1e2d10';
@@ -269,7 +270,7 @@ describe('reconcile diff (pure loop over the Docker twin)', () => {
         expect(diffContainer(sim.live, d)).toEqual([]);
         expect(dockerMatchesDesired(sim.live, d, rt.containers().length)).toBeNull();
       }),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 });
@@ -359,7 +360,7 @@ describe('reconcile through the host actor reconciler (memory event store, Docke
         expect(diffContainer(s, d)).toEqual([]);
         expect(dockerMatchesDesired(s, d, rt.containers().length)).toBeNull();
       }),
-      { numRuns: 400 },
+      { numRuns: runs(400) },
     );
   });
 });

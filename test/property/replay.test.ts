@@ -7,6 +7,7 @@ import { foldContainer } from '../../domain/container.js';
 import { verifyContainerFold, ACTION_STATES } from '../../state-machines/container.js';
 import { arbHistory, runCommands } from '../support/container-gen.js';
 import type { ContainerStatus } from '../../events/index.js';
+import { runs } from '../support/runs.js';
 
 describe('container replay', () => {
   it('the fast fold and the verifying fold of the stored log both equal the live state', () => {
@@ -18,7 +19,7 @@ describe('container replay', () => {
         expect(verified.violations).toEqual([]);
         expect(verified.state).toEqual(live);
       }),
-      { numRuns: 400 },
+      { numRuns: runs(400) },
     );
   });
 
@@ -30,7 +31,7 @@ describe('container replay', () => {
         expect(appended).toBe(log.length);
         for (const o of outcomes) if (!o.accepted) expect(o.events).toHaveLength(0);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -55,7 +56,7 @@ describe('container replay', () => {
           }
         }
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 

@@ -16,8 +16,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../events/index.js';
 import { localHarness, type LocalHarness, type TestUser } from '../../services/gateway/identity/testing.js';
+import { runs } from '../support/runs.js';
 
-const RUNS = Number(process.env['TENANCY_RUNS'] ?? 40);
+const RUNS = process.env['TENANCY_RUNS'] ? Number(process.env['TENANCY_RUNS']) : runs(40);
 
 const PROJECTS = ['p0', 'p1', 'p2'];
 
