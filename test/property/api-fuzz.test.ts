@@ -189,7 +189,9 @@ function checkErrorBody(req: Req, r: LightMyRequestResponse): void {
   } catch {
     throw new Error(`error body is not JSON: ${where}`);
   }
-  const path = req.url.split('?')[0]!.replace(/\/{2,}/g, '/');
+  // The path as it reached the app: inject (light-my-request's parse-url) resolves dot segments, `/identity/..` is `/`.
+  const raw = req.url.split('?')[0]!;
+  const path = new URL(raw.startsWith('//') ? `http://localhost${raw}` : raw, 'http://localhost').pathname.replace(/\/{2,}/g, '/');
   if (path === '/identity' || path.startsWith('/identity/')) {
     const e = (body as { error?: { code?: unknown; title?: unknown; message?: unknown } }).error;
     expect(e, where).toBeDefined();
