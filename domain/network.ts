@@ -70,9 +70,9 @@ export interface PortState {
  * and `ports.valueOf` (or `constructor`, ...) is not a port.
  */
 export const portOf = (s: NetworkState, id: string): PortState | undefined => (Object.hasOwn(s.ports, id) ? s.ports[id] : undefined);
-/** Who holds a Neutron port of the network, by id (own properties only, as portOf). */
-export const neutronPortOf = (s: NetworkState, id: string): PortBinding | undefined =>
-  Object.hasOwn(s.neutronPorts, id) ? s.neutronPorts[id] : undefined;
+const UNBOUND: PortBinding = { boundTo: null, boundAt: null };
+/** Who holds a Neutron port of the network, by id (own properties only, as portOf); nobody when it was never bound here. */
+export const neutronPortOf = (s: NetworkState, id: string): PortBinding => (Object.hasOwn(s.neutronPorts, id) ? s.neutronPorts[id]! : UNBOUND);
 
 export function initialNetworkState(id: string): NetworkState {
   return {
@@ -126,19 +126,13 @@ export function evolveNetwork(s: NetworkState, e: RecordedEvent<NetworkEvent> | 
       const binding: PortBinding = { boundTo: e.data.consumer, boundAt: e.occurredAt ?? null };
       // Not one of ours: a Neutron port (BindPort with `neutron`).
       if (!port) return { ...s, seq, neutronPorts: { ...s.neutronPorts, [e.data.portId]: binding } };
-      return { ...s, seq, ports: { ...s.ports, [port.id]: { ...port, boundTo: e.data.consumer, boundAt: e.occurredAt ?? null } } };
+      return { ...s, seq, ports: { ...s.ports, [port.id]: { ...port, ...binding } } };
     }
     case 'PortDeleted': {
       const { [e.data.portId]: _gone, ...rest } = s.ports;
       return { ...s, seq, ports: rest };
     }
   }
-}
-
-export function foldNetwork(id: string, events: Iterable<RecordedEvent>): NetworkState {
-  let s = initialNetworkState(id);
-  for (const e of events) s = evolveNetwork(s, e as RecordedEvent<NetworkEvent>);
-  return s;
 }
 
 export const networkLive = (s: NetworkState): boolean => s.status === 'Active';
@@ -228,7 +222,7 @@ export function decideNetwork(cmd: NetworkCommand, s: NetworkState): NetworkDeci
     case 'CreatePort':
       return decideCreatePort(cmd, s);
     case 'BindPort': {
-      const port = cmd.neutron ? (neutronPortOf(s, cmd.portId) ?? { boundTo: null, boundAt: null }) : portOf(s, cmd.portId);
+      const port = cmd.neutron ? neutronPortOf(s, cmd.portId) : portOf(s, cmd.portId);
       if (!networkLive(s) || !port) return { rejected: { code: 'port-not-found', message: `Neutron port ${cmd.portId} could not be found.` } };
       if (port.boundTo === cmd.consumer) return { events: [] };
       if (port.boundTo !== null && !cmd.stale.includes(port.boundTo)) {

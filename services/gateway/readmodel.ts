@@ -11,7 +11,7 @@
  *   projector owns its configuration); until it exists the cache is retried.
  * - createFoldingReadModel / createFoldingCapsuleReadModel: fold the events
  *   of an event store that can be read in stream order (the in-memory store
- *   in unit tests).
+ *   in unit tests), incrementally (fold-index.ts).
  *
  * Both are eventually consistent with the log. The gateway therefore shows
  * and acts on containers and capsules by uuid from the event store itself,
@@ -19,12 +19,13 @@
  */
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { decodeToken, kindSubject, type CapsuleEvent, type ContainerEvent, type RecordedEvent } from '../../events/index.js';
+import { decodeToken, type CapsuleEvent, type ContainerEvent, type RecordedEvent } from '../../events/index.js';
 import { evolveCapsule, initialCapsuleState, type CapsuleState } from '../../domain/capsule.js';
 import { evolveContainer, initialContainerState, type ContainerState } from '../../domain/container.js';
 import type { Logger } from '../platform/log.js';
 import { CAPSULES_BUCKET, CONTAINERS_BUCKET, readModelKey } from '../platform/readmodels.js';
 import { ServiceUnavailable } from './errors.js';
+import { createFoldIndex, type ReadEventsFrom } from './fold-index.js';
 
 export interface ContainerFilter {
   /** Only this project's containers; all projects when absent. */
@@ -250,16 +251,17 @@ export function createKvCapsuleReadModel(opts: KvReadModelOptions): KvCapsuleRea
   };
 }
 
-/** Folds every capsule event on each query: exact and slow, for unit tests (stores read in stream order). */
-export function createFoldingCapsuleReadModel(readEvents: (opts: { filter: string }) => AsyncIterable<RecordedEvent>): CapsuleReadModel {
+/** The capsules of an event store read in stream order, folded incrementally on each query (fold-index.ts): exact, for tests. */
+export function createFoldingCapsuleReadModel(readEvents: ReadEventsFrom): CapsuleReadModel {
+  const index = createFoldIndex<CapsuleState>({
+    readEvents,
+    kind: 'capsule',
+    initial: initialCapsuleState,
+    evolve: (s, e) => evolveCapsule(s, e as RecordedEvent<CapsuleEvent>),
+  });
   return {
     async listCapsules() {
-      const states = new Map<string, CapsuleState>();
-      for await (const e of readEvents({ filter: kindSubject('capsule') })) {
-        const prev = states.get(e.aggregateId) ?? initialCapsuleState(e.aggregateId);
-        states.set(e.aggregateId, evolveCapsule(prev, e as RecordedEvent<CapsuleEvent>));
-      }
-      return [...states.values()].filter(capsuleLive);
+      return [...(await index.states()).values()].filter(capsuleLive);
     },
   };
 }
@@ -270,16 +272,15 @@ export interface ReadableStore {
   readAll(opts?: { filter?: string; fromSeq?: number }): AsyncIterable<RecordedEvent>;
 }
 
-/** Folds every container event on each query: exact and slow, for unit tests. */
+/** The containers of an event store read in stream order, folded incrementally on each query (fold-index.ts): exact, for unit tests. */
 export function createFoldingReadModel(store: ReadableStore): ContainerReadModel {
-  async function all(): Promise<ContainerState[]> {
-    const states = new Map<string, ContainerState>();
-    for await (const e of store.readAll({ filter: kindSubject('container') })) {
-      const prev = states.get(e.aggregateId) ?? initialContainerState(e.aggregateId);
-      states.set(e.aggregateId, evolveContainer(prev, e as RecordedEvent<ContainerEvent>));
-    }
-    return [...states.values()].filter(live);
-  }
+  const index = createFoldIndex<ContainerState>({
+    readEvents: (o) => store.readAll(o),
+    kind: 'container',
+    initial: initialContainerState,
+    evolve: (s, e) => evolveContainer(s, e as RecordedEvent<ContainerEvent>),
+  });
+  const all = async (): Promise<ContainerState[]> => [...(await index.states()).values()].filter(live);
   return {
     async listContainers(filter) {
       return (await all()).filter(inScope(filter));

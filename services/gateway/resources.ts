@@ -129,7 +129,7 @@ export interface ResourceServiceDeps {
   readonly pool: string;
   /** IPv6 pool the networks' /64s come from, at their /24's index (default fd7a:756e:0::/48); none when absent. */
   readonly poolV6?: string;
-  /** Network lookups by name scan the network events. */
+  /** Network and port lookups fold the network events (incrementally, fold-index.ts). */
   readonly readEvents?: ReadEvents;
   /**
    * Neutron, where the hosts use kuryr (NEUTRON_URL): a `nets` port that is
@@ -315,7 +315,7 @@ export function createResourceService(deps: ResourceServiceDeps) {
     if (consumer === null) throw new InvalidValue(`Port ${n.port} can only be given to a container.`);
     if (n.network !== undefined) throw new InvalidValue('A nets entry names a network or a port, not both.');
     if (n.v4FixedIp !== undefined || n.v6FixedIp !== undefined) throw new InvalidValue(`The addresses of port ${n.port} are the port's; do not give fixed IPs with it.`);
-    const found = await findPort(c, n.port!).catch(async (e: unknown) => {
+    const found = await findPort(c, n.port!).catch((e: unknown) => {
       if (e instanceof PortNotFound && deps.neutron) return null;
       throw e;
     });
@@ -361,7 +361,7 @@ export function createResourceService(deps: ResourceServiceDeps) {
     if (port['binding:vif_type'] === 'binding_failed') throw new PortBindingFailed(port.id);
     const network = await loadNetwork(store, neutronNetworkId(port.network_id));
     if (!networkLive(network) || !visible(c, network.projectId)) throw new NetworkNotFound(port.network_id);
-    await checkPortFree({ ...(neutronPortOf(network, port.id) ?? { boundTo: null, boundAt: null }), id: port.id }, consumer);
+    await checkPortFree({ ...neutronPortOf(network, port.id), id: port.id }, consumer);
     const ref: NetworkRef = { ...networkRefOf(network), port: port.id };
     return {
       id: ref.id,

@@ -206,7 +206,7 @@ export function createDockerExtras(opts: { socketPath?: string } = {}): RuntimeE
       throw toRuntimeError(err, what);
     }
   }
-  return {
+  const extras: RuntimeExtras = {
     async getArchive(dockerId, path) {
       const res = (await call(`get archive ${path}`, () => docker.getContainer(dockerId).getArchive({ path }))) as NodeJS.ReadableStream & {
         headers?: Record<string, string | string[] | undefined>;
@@ -279,11 +279,12 @@ export function createDockerExtras(opts: { socketPath?: string } = {}): RuntimeE
     },
     async commit(dockerId, repo, tag) {
       await call(`commit ${dockerId} to ${repo}:${tag}`, () => docker.getContainer(dockerId).commit({ repo, tag, pause: true }));
-      const image = await this.inspectImage(`${repo}:${tag}`);
+      const image = await extras.inspectImage(`${repo}:${tag}`);
       if (!image) throw new RuntimeError(RuntimeErrorCode.imageNotFound, `image ${repo}:${tag} not found after the commit`);
       return image;
     },
   };
+  return extras;
 }
 
 // ---- stream sessions ---------------------------------------------------------------------------
