@@ -94,6 +94,42 @@ describe('container actions from the log', () => {
     ]);
   });
 
+  it('commit: finished by ContainerCommitted of its generation, failed by ContainerCommitFailed of it; it supersedes nothing', () => {
+    const commit = (repository: string): ContainerCommand => ({ type: 'CommitContainer', repository, tag: 'latest', imageUuid: `img-${repository}` });
+    const actions = deriveContainerActions(
+      UUID,
+      history([
+        create(true), schedule, created, started,
+        { type: 'StopContainer', timeout: 1 }, commit('a'), commit('b'),
+        obs({ type: 'ContainerCommitted', data: { generation: 1, repository: 'a', tag: 'latest', imageUuid: 'img-a', imageId: 'sha256:1' } }),
+        obs({ type: 'ContainerCommitFailed', data: { generation: 2, reason: 'no space left on device' } }),
+        exited,
+      ]),
+    );
+    expect(actions.map((a) => [a.action, a.startTime, a.finishTime, a.message, a.events.map((e) => [e.event, e.result])])).toEqual([
+      ['create', at(1), at(4), null, [['compute__do_container_create', 'Success'], ['compute__do_container_start', 'Success']]],
+      ['stop', at(5), at(10), null, [['compute__do_container_stop', 'Success']]],
+      ['commit', at(6), at(8), null, [['compute__do_container_commit', 'Success']]],
+      ['commit', at(7), at(9), 'no space left on device', [['compute__do_container_commit', 'Error']]],
+    ]);
+  });
+
+  it('a commit still pending when the container is deleted is superseded by the delete, as other actions are', () => {
+    const actions = deriveContainerActions(
+      UUID,
+      history([
+        create(true), schedule, created, started,
+        { type: 'CommitContainer', repository: 'a', tag: 'latest', imageUuid: 'img-a' },
+        { type: 'DeleteContainer', stop: false, force: true }, obs({ type: 'ContainerDeleted', data: {} }),
+      ]),
+    );
+    expect(actions.map((a) => [a.action, a.finishTime, a.message])).toEqual([
+      ['create', at(4), null],
+      ['commit', at(6), 'Superseded by req-6'],
+      ['delete', at(7), null],
+    ]);
+  });
+
   it('a failed Docker operation fails its action with the reason as message', () => {
     const actions = deriveContainerActions(
       UUID,

@@ -6,7 +6,7 @@
  *
  * The rule, in full:
  * 1. Every request id that appended an intent of ACTION_OF (create, start,
- *    stop, reboot, pause, unpause, kill, rebuild, delete) is one action, named
+ *    stop, reboot, pause, unpause, kill, rebuild, delete, commit) is one action, named
  *    as Zun names it. Its start_time is the time of that request's first
  *    event; its user and project are the request's. Updates (PATCH,
  *    resize_container) are not actions, as in Zun.
@@ -21,6 +21,8 @@
  *      reboot, kill, rebuild  the host carried out this request's generation
  *                (observed.rebootDone / killDone / rebuildDone >= the
  *                generation the request set)
+ *      commit    ContainerCommitted for the request's generation (or it
+ *                fails at ContainerCommitFailed for it)
  *      delete    ContainerDeleted
  *    and it fails (result Error, the action's message = the reason) at the
  *    first event that makes it impossible: ContainerOperationFailed for the
@@ -48,6 +50,7 @@ export const ActionName = {
   pause: 'pause',
   unpause: 'unpause',
   kill: 'kill',
+  commit: 'commit',
 } as const;
 export type ActionName = (typeof ActionName)[keyof typeof ActionName];
 
@@ -62,6 +65,7 @@ export const ACTION_OF: Partial<Record<ContainerEventType, ActionName>> = {
   ContainerKillRequested: 'kill',
   ContainerRebuildRequested: 'rebuild',
   ContainerDeleteRequested: 'delete',
+  ContainerCommitRequested: 'commit',
 };
 
 /** The host actor's Docker operation names (ContainerOperationFailed.operation) per step. */
@@ -75,6 +79,8 @@ const OPERATIONS: Record<ActionName, readonly string[]> = {
   kill: ['kill'],
   rebuild: ['rebuild', 'create'],
   delete: ['remove', 'stop'],
+  // A refused commit is ContainerCommitFailed, never an operation failure.
+  commit: [],
 };
 
 export const ActionResult = { success: 'Success', error: 'Error' } as const;
@@ -121,7 +127,7 @@ interface Building {
   startTime: string;
   /** For create: whether a start step follows. */
   run: boolean;
-  /** reboot / kill / rebuild: the generation this request asked for. */
+  /** reboot / kill / rebuild / commit: the generation this request asked for. */
   generation: number;
   steps: OpenStep[];
 }
@@ -166,6 +172,9 @@ function outcome(a: Building, step: Step, e: RecordedEvent<ContainerEvent>, afte
       return after.observed.killDone >= a.generation ? OK : null;
     case 'rebuild':
       return after.observed.rebuildDone >= a.generation ? OK : null;
+    case 'commit':
+      if (e.type === 'ContainerCommitFailed' && e.data.generation === a.generation) return failed(e.data.reason);
+      return e.type === 'ContainerCommitted' && e.data.generation === a.generation ? OK : null;
     case 'delete':
       return null;
   }
@@ -216,7 +225,15 @@ export function deriveContainerActions(uuid: string, history: readonly RecordedE
         startTime: at,
         run: e.type === 'ContainerCreateRequested' ? e.data.run : false,
         generation:
-          name === 'reboot' ? state.desired.rebootGen : name === 'kill' ? state.desired.killGen : name === 'rebuild' ? state.desired.rebuildGen : 0,
+          name === 'reboot'
+            ? state.desired.rebootGen
+            : name === 'kill'
+              ? state.desired.killGen
+              : name === 'rebuild'
+                ? state.desired.rebuildGen
+                : name === 'commit'
+                  ? state.desired.commitGen
+                  : 0,
         steps: [{ step: name, startTime: at, finishTime: null, result: null, detail: null }],
       };
       if (SUPERSEDING.has(name)) {

@@ -36,6 +36,8 @@ export type ContainerCommand =
   | { readonly type: 'AttachNetwork'; readonly net: NetRequest }
   /** network_detach: by Zun network id. */
   | { readonly type: 'DetachNetwork'; readonly network: string }
+  /** commit: repository and tag checked by the gateway; `imageUuid` minted there. */
+  | { readonly type: 'CommitContainer'; readonly repository: string; readonly tag: string; readonly imageUuid: string }
   | { readonly type: 'RecordObservation'; readonly observation: ContainerObservation };
 
 /** Rejection codes map to Zun's exceptions at the HTTP boundary. */
@@ -60,6 +62,7 @@ const ACTION_OF: Partial<Record<ContainerCommand['type'], string>> = {
   DeleteContainer: 'delete',
   AttachNetwork: 'network_attach',
   DetachNetwork: 'network_detach',
+  CommitContainer: 'commit',
 };
 
 function candidates(cmd: ContainerCommand, s: ContainerState): ContainerEvent[] {
@@ -102,6 +105,8 @@ function candidates(cmd: ContainerCommand, s: ContainerState): ContainerEvent[] 
       return [{ type: 'ContainerNetworkAttachRequested', data: { net: cmd.net } }];
     case 'DetachNetwork':
       return [{ type: 'ContainerNetworkDetachRequested', data: { network: cmd.network } }];
+    case 'CommitContainer':
+      return [{ type: 'ContainerCommitRequested', data: { repository: cmd.repository, tag: cmd.tag, imageUuid: cmd.imageUuid } }];
     case 'RecordObservation':
       return [cmd.observation];
   }

@@ -37,7 +37,20 @@ export interface Desired {
   readonly killGen: number;
   readonly killSignal: string | null;
   readonly rebuildGen: number;
+  readonly commitGen: number;
+  /** Commits requested and not yet carried out, oldest first. */
+  readonly commits: readonly PendingCommit[];
 }
+
+/** One requested commit (ContainerCommitRequested), numbered by its generation. */
+export interface PendingCommit {
+  readonly generation: number;
+  readonly repository: string;
+  readonly tag: string;
+  readonly imageUuid: string;
+}
+
+const NO_COMMITS: readonly PendingCommit[] = [];
 
 export interface Observed {
   readonly dockerId: string | null;
@@ -46,6 +59,7 @@ export interface Observed {
   readonly rebootDone: number;
   readonly killDone: number;
   readonly rebuildDone: number;
+  readonly commitDone: number;
   readonly restartCount: number;
 }
 
@@ -121,8 +135,10 @@ export function initialContainerState(uuid: string): ContainerState {
       killGen: 0,
       killSignal: null,
       rebuildGen: 0,
+      commitGen: 0,
+      commits: NO_COMMITS,
     },
-    observed: { dockerId: null, exitCode: null, oomKilled: false, rebootDone: 0, killDone: 0, rebuildDone: 0, restartCount: 0 },
+    observed: { dockerId: null, exitCode: null, oomKilled: false, rebootDone: 0, killDone: 0, rebuildDone: 0, commitDone: 0, restartCount: 0 },
     createdAt: null,
     updatedAt: null,
   };
@@ -187,7 +203,9 @@ function restartsAfterExit(s: ContainerState, exitCode: number): boolean {
 
 // Explicit constructions rather than spreads of a partial: every Desired and
 // Observed has the same shape, which keeps the fast fold monomorphic (the
-// replay benchmark's pure fold depends on it).
+// replay benchmark's pure fold depends on it). States written before commits
+// were recorded (read models, snapshots) lack the commit fields: they read
+// as none requested.
 function withDesired(s: ContainerState, d: Partial<Desired>): ContainerState {
   const b = s.desired;
   const desired: Desired = {
@@ -199,6 +217,8 @@ function withDesired(s: ContainerState, d: Partial<Desired>): ContainerState {
     killGen: 'killGen' in d ? d.killGen! : b.killGen,
     killSignal: 'killSignal' in d ? d.killSignal! : b.killSignal,
     rebuildGen: 'rebuildGen' in d ? d.rebuildGen! : b.rebuildGen,
+    commitGen: 'commitGen' in d ? d.commitGen! : (b.commitGen ?? 0),
+    commits: 'commits' in d ? d.commits! : (b.commits ?? NO_COMMITS),
   };
   return { ...s, desired };
 }
@@ -211,6 +231,7 @@ function withObserved(s: ContainerState, o: Partial<Observed>): ContainerState {
     rebootDone: 'rebootDone' in o ? o.rebootDone! : b.rebootDone,
     killDone: 'killDone' in o ? o.killDone! : b.killDone,
     rebuildDone: 'rebuildDone' in o ? o.rebuildDone! : b.rebuildDone,
+    commitDone: 'commitDone' in o ? o.commitDone! : (b.commitDone ?? 0),
     restartCount: 'restartCount' in o ? o.restartCount! : b.restartCount,
   };
   return { ...s, observed };
@@ -343,12 +364,13 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
       }
       const heal = s.spec?.autoHeal || s.spec?.restartPolicy.name === 'always' || s.spec?.restartPolicy.name === 'unless-stopped';
       if (!heal) next = withDesired(next, { power: 'hold' });
-      // A vanished container cannot finish a reboot, rebuild or kill: they are void.
+      // A vanished container cannot finish a reboot, rebuild, kill or commit: they are void.
       next = withObserved(next, {
         rebootDone: next.desired.rebootGen,
         rebuildDone: next.desired.rebuildGen,
         killDone: next.desired.killGen,
       });
+      next = commitSettled(next, next.desired.commitGen ?? 0);
       return { ...next, status: 'Error', statusReason: missingReason(s.uuid) };
     }
     case 'ContainerOperationFailed': {
@@ -369,6 +391,14 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
     }
     case 'ContainerNetworkDetachRequested':
       return { ...s, nets: desiredNets(s).filter((n) => netKey(n) !== e.data.network) };
+    case 'ContainerCommitRequested': {
+      const generation = (s.desired.commitGen ?? 0) + 1;
+      const { repository, tag, imageUuid } = e.data;
+      return withDesired(s, { commitGen: generation, commits: [...pendingCommits(s), { generation, repository, tag, imageUuid }] });
+    }
+    case 'ContainerCommitted':
+    case 'ContainerCommitFailed':
+      return commitSettled(s, e.data.generation);
     case 'ContainerNetworkAttached':
       return {
         ...s,
@@ -379,6 +409,17 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
       return { ...s, networks: rest };
     }
   }
+}
+
+/** Commits requested and not yet carried out (none in a state from before commits were recorded). */
+export function pendingCommits(s: ContainerState): readonly PendingCommit[] {
+  return s.desired.commits ?? NO_COMMITS;
+}
+
+/** Commit generations up to `generation` are done (carried out, refused, or void). */
+function commitSettled(s: ContainerState, generation: number): ContainerState {
+  const next = withObserved(s, { commitDone: Math.max(s.observed.commitDone ?? 0, generation) });
+  return withDesired(next, { commits: pendingCommits(s).filter((c) => c.generation > generation) });
 }
 
 /** The fast fold of one container event. */
@@ -415,7 +456,7 @@ export function foldContainer(uuid: string, events: Iterable<RecordedEvent>): Co
 const HOST_OBSERVATIONS = [
   'ContainerCreated', 'ContainerStarted', 'ContainerExited', 'ContainerPaused', 'ContainerUnpaused',
   'ContainerRestarted', 'ContainerSignalled', 'ContainerRebuilt', 'ContainerMissing', 'ContainerOperationFailed',
-  'ContainerDeleted', 'ContainerNetworkAttached', 'ContainerNetworkDetached',
+  'ContainerDeleted', 'ContainerNetworkAttached', 'ContainerNetworkDetached', 'ContainerCommitted', 'ContainerCommitFailed',
 ] as const satisfies readonly ContainerObservation['type'][];
 type UnlistedObservation = Exclude<ContainerObservation['type'], (typeof HOST_OBSERVATIONS)[number]>;
 const observationsListed: [UnlistedObservation] extends [never] ? true : never = true;

@@ -205,6 +205,46 @@ describe('diffContainer: user actions', () => {
   });
 });
 
+describe('diffContainer: commit', () => {
+  const commit = (repository: string, tag = 'latest', imageUuid = `img-${repository}`): ContainerCommand => ({ type: 'CommitContainer', repository, tag, imageUuid });
+  const committed = (generation: number, repository: string) =>
+    observe({ type: 'ContainerCommitted', data: { generation, repository, tag: 'latest', imageUuid: `img-${repository}`, imageId: `sha256:${generation}` } });
+
+  it('commits before any other operation, oldest first, one generation after another; the status never moves', () => {
+    const s = given(...running, commit('a'), commit('b'), { type: 'StopContainer', timeout: 1 });
+    expect(s.status).toBe('Running');
+    expect(diffContainer(s, docker('running'))).toEqual([
+      { type: 'commit', dockerId: 'd1', generation: 1, repository: 'a', tag: 'latest', imageUuid: 'img-a' },
+    ]);
+    const one = given(...running, commit('a'), commit('b'), { type: 'StopContainer', timeout: 1 }, committed(1, 'a'));
+    expect(diffContainer(one, docker('running'))).toEqual([
+      { type: 'commit', dockerId: 'd1', generation: 2, repository: 'b', tag: 'latest', imageUuid: 'img-b' },
+    ]);
+    const refused = given(...running, commit('a'), commit('b'), { type: 'StopContainer', timeout: 1 }, committed(1, 'a'),
+      observe({ type: 'ContainerCommitFailed', data: { generation: 2, reason: 'no space left on device' } }));
+    expect([refused.status, refused.statusReason, refused.observed.commitDone]).toEqual(['Running', null, 2]);
+    expect(diffContainer(refused, docker('running'))).toEqual([{ type: 'stop', dockerId: 'd1', timeout: 1 }]);
+  });
+
+  it('a paused or stopped container is committed as it is; one in transition is waited for', () => {
+    const paused = given(...running, { type: 'PauseContainer' }, observe({ type: 'ContainerPaused', data: {} }), commit('p'));
+    expect(diffContainer(paused, docker('paused'))).toMatchObject([{ type: 'commit', generation: 1, repository: 'p' }]);
+    expect(diffContainer(paused, docker('removing'))).toEqual([]);
+  });
+
+  it('a container gone from Docker voids its pending commits', () => {
+    const s = given(...running, commit('a'), commit('b'));
+    expect(diffContainer(s, null)).toEqual([{ type: 'record', observation: { type: 'ContainerMissing', data: {} } }]);
+    const missing = given(...running, commit('a'), commit('b'), observe({ type: 'ContainerMissing', data: {} }));
+    expect([missing.desired.commits, missing.observed.commitDone]).toEqual([[], 2]);
+  });
+
+  it('refused by the machine outside Running, Stopped and Paused, or once a delete is under way', () => {
+    expect(given(create(false), schedule, created, commit('a')).desired.commitGen).toBe(0);
+    expect(given(...running, { type: 'DeleteContainer', stop: true, force: false }, commit('a')).desired.commitGen).toBe(0);
+  });
+});
+
 describe('diffContainer: delete', () => {
   it('removes, then records the deletion once Docker has it no more', () => {
     const s = given(...running, { type: 'StopContainer', timeout: 1 }, exitedWith(0), { type: 'DeleteContainer', stop: false, force: false });
@@ -257,6 +297,12 @@ describe('completionOf', () => {
       type: 'ContainerRebuilt',
       data: { generation: 1, dockerId: 'd2' },
     });
+    const commit = { type: 'commit', dockerId: 'd1', generation: 4, repository: 'r', tag: 't', imageUuid: 'u' } as const;
+    expect(completionOf(commit, 'd1', 'sha256:9')).toEqual({
+      type: 'ContainerCommitted',
+      data: { generation: 4, repository: 'r', tag: 't', imageUuid: 'u', imageId: 'sha256:9' },
+    });
+    expect(completionOf(commit, 'd1')).toBeNull();
     expect(completionOf({ type: 'stop', dockerId: 'd1', timeout: 1 }, 'd1')).toBeNull();
     expect(completionOf({ type: 'remove', dockerId: 'd1' }, 'd1')).toBeNull();
   });

@@ -22,14 +22,16 @@
  * recorded observation changes the fold so that the same Docker state no
  * longer asks for it: the loop converges (test/property/reconcile.test.ts).
  *
- * One-shot operations (reboot, kill, rebuild) are generations: requested in
+ * One-shot operations (reboot, kill, rebuild, commit) are generations: requested in
  * `desired`, carried out in `observed`. A rebuild stamps its generation on the
  * new container's labels, so an actor that crashed after the rebuild but
  * before recording it adopts the new container instead of rebuilding again.
- * Reboot and kill are at-least-once across a crash.
+ * Reboot, kill and commit are at-least-once across a crash. Pending commits
+ * go first, oldest first, before any other operation: they were asked of the
+ * container as it was (a commit then a stop commits the running container).
  */
 import type { ContainerObservation, ContainerSpec, ImagePullPolicy } from '../events/index.js';
-import type { ContainerState } from './container.js';
+import { pendingCommits, type ContainerState } from './container.js';
 
 /** Docker's container states (`State.Status`). */
 export const DockerState = {
@@ -87,6 +89,15 @@ export type Action =
       readonly generation: number;
     }
   | { readonly type: 'update'; readonly dockerId: string; readonly cpu: number; readonly memoryMiB: number }
+  /** `docker commit` to repository:tag, the image labelled with `imageUuid`. */
+  | {
+      readonly type: 'commit';
+      readonly dockerId: string;
+      readonly generation: number;
+      readonly repository: string;
+      readonly tag: string;
+      readonly imageUuid: string;
+    }
   | { readonly type: 'remove'; readonly dockerId: string };
 
 export type ActionType = Action['type'];
@@ -194,6 +205,8 @@ function actionsFor(s: ContainerState, spec: ContainerSpec, d: DockerObservation
       : [];
   }
   if (transient(d)) return [];
+  const commit = pendingCommits(s)[0];
+  if (commit) return [{ type: 'commit', dockerId: d.dockerId, ...commit }];
   const op = operationFor(s, d);
   // Limits last: a failed `docker update` must not hold up the operation.
   const limits: Action[] =
@@ -228,7 +241,7 @@ function operationFor(s: ContainerState, d: DockerObservation): Action | null {
  * effect Docker's state alone cannot show (a generation carried out, a start
  * that may already have exited again). The others are observed by level.
  */
-export function completionOf(action: DockerAction, dockerId: string | null): ContainerObservation | null {
+export function completionOf(action: DockerAction, dockerId: string | null, imageId: string | null = null): ContainerObservation | null {
   switch (action.type) {
     case 'create':
       return dockerId ? { type: 'ContainerCreated', data: { dockerId } } : null;
@@ -240,6 +253,10 @@ export function completionOf(action: DockerAction, dockerId: string | null): Con
       return { type: 'ContainerRestarted', data: { generation: action.generation } };
     case 'rebuild':
       return dockerId ? { type: 'ContainerRebuilt', data: { generation: action.generation, dockerId } } : null;
+    case 'commit': {
+      const { generation, repository, tag, imageUuid } = action;
+      return imageId ? { type: 'ContainerCommitted', data: { generation, repository, tag, imageUuid, imageId } } : null;
+    }
     default:
       return null;
   }

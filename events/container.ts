@@ -161,6 +161,16 @@ export type ContainerHostLost = E<'ContainerHostLost', { readonly host: string }
 export type ContainerNetworkAttachRequested = E<'ContainerNetworkAttachRequested', { readonly net: NetRequest }>;
 /** network_detach (1.6): by Zun network id. */
 export type ContainerNetworkDetachRequested = E<'ContainerNetworkDetachRequested', { readonly network: string }>;
+/**
+ * commit: `docker commit` of the container to `repository:tag` on its host.
+ * `imageUuid` is minted by the gateway (the uuid the API answers with; the
+ * image carries it as a label once made), as Zun answers with the Glance
+ * image it creates before the commit runs.
+ */
+export type ContainerCommitRequested = E<
+  'ContainerCommitRequested',
+  { readonly repository: string; readonly tag: string; readonly imageUuid: string }
+>;
 
 // ---- observations (host actor) --------------------------------------------
 export type ContainerCreated = E<'ContainerCreated', { readonly dockerId: string }>;
@@ -185,6 +195,13 @@ export type ContainerNetworkAttached = E<
 >;
 /** The container is no longer on `network`. */
 export type ContainerNetworkDetached = E<'ContainerNetworkDetached', { readonly network: string }>;
+/** A commit generation was carried out: the host has `repository:tag` as Docker image `imageId`. */
+export type ContainerCommitted = E<
+  'ContainerCommitted',
+  { readonly generation: number; readonly repository: string; readonly tag: string; readonly imageUuid: string; readonly imageId: string }
+>;
+/** Docker refused a commit generation. The container itself is unaffected (its status does not change). */
+export type ContainerCommitFailed = E<'ContainerCommitFailed', { readonly generation: number; readonly reason: string }>;
 /** Removed from the host (or never placed on one); resources and claims are released. */
 export type ContainerDeleted = E<'ContainerDeleted', Record<string, never>>;
 
@@ -203,7 +220,8 @@ export type ContainerIntent =
   | ContainerDeleteRequested
   | ContainerHostLost
   | ContainerNetworkAttachRequested
-  | ContainerNetworkDetachRequested;
+  | ContainerNetworkDetachRequested
+  | ContainerCommitRequested;
 
 export type ContainerObservation =
   | ContainerCreated
@@ -218,7 +236,9 @@ export type ContainerObservation =
   | ContainerOperationFailed
   | ContainerDeleted
   | ContainerNetworkAttached
-  | ContainerNetworkDetached;
+  | ContainerNetworkDetached
+  | ContainerCommitted
+  | ContainerCommitFailed;
 
 export type ContainerEvent = ContainerIntent | ContainerObservation;
 export type ContainerEventType = ContainerEvent['type'];
@@ -253,6 +273,9 @@ export const ContainerEventTypes = [
   'ContainerNetworkDetachRequested',
   'ContainerNetworkAttached',
   'ContainerNetworkDetached',
+  'ContainerCommitRequested',
+  'ContainerCommitted',
+  'ContainerCommitFailed',
 ] as const satisfies readonly ContainerEventType[];
 
 export const ContainerObservationTypes = [
@@ -269,4 +292,6 @@ export const ContainerObservationTypes = [
   'ContainerDeleted',
   'ContainerNetworkAttached',
   'ContainerNetworkDetached',
+  'ContainerCommitted',
+  'ContainerCommitFailed',
 ] as const satisfies readonly ContainerObservation['type'][];

@@ -81,12 +81,15 @@ const ACCEPTED_IN: Record<ContainerEventType, readonly MachineStatus[]> = {
   ContainerNetworkDetachRequested: LIVE.filter((s) => s !== S.Deleting),
   ContainerNetworkAttached: LIVE,
   ContainerNetworkDetached: LIVE,
+  ContainerCommitRequested: ACTION_STATES.commit,
+  ContainerCommitted: LIVE,
+  ContainerCommitFailed: LIVE,
 };
 
 const OBSERVATIONS = new Set<ContainerEventType>([
   'ContainerCreated', 'ContainerStarted', 'ContainerExited', 'ContainerPaused', 'ContainerUnpaused',
   'ContainerRestarted', 'ContainerSignalled', 'ContainerRebuilt', 'ContainerMissing', 'ContainerOperationFailed',
-  'ContainerHostLost', 'ContainerNetworkAttached', 'ContainerNetworkDetached',
+  'ContainerHostLost', 'ContainerNetworkAttached', 'ContainerNetworkDetached', 'ContainerCommitted', 'ContainerCommitFailed',
 ]);
 
 /** Single-entry memo: the `leadsTo` guards of one transition share one evolve. */
@@ -127,6 +130,7 @@ export const containerMachine = setup({
           return true;
         case 'ContainerNetworkAttachRequested':
         case 'ContainerNetworkDetachRequested':
+        case 'ContainerCommitRequested':
           return context.desired.power !== 'deleted';
         default:
           // Only the owning host observes, so an unplaced container has no observations.

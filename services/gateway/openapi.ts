@@ -319,7 +319,7 @@ const PATHS: Record<string, Record<string, Op>> = {
     post: {
       summary: 'Commit to an image',
       description:
-        "States Running, Stopped, Paused. `docker commit` on the container's host (paused meanwhile, as Zun does), to the image `repository:tag` on that host (tag default `latest`); there is no Glance here, so nothing is uploaded. The uuid is the image's in `/v1/images`. Synchronous: the host has the image when the 202 comes (the host call may take up to 120 s).",
+        "States Running, Stopped, Paused. `docker commit` on the container's host (paused meanwhile, as Zun does), to the image `repository:tag` on that host (tag default `latest`); there is no Glance here, so nothing is uploaded. As in Zun the 202 comes first: the commit is recorded (a container action) and carried out by the host actor, and `/v1/images` shows the image under the uuid of the 202 once it is made.",
       tags: ['containers'],
       parameters: [IDENT, query('repository', 'Required. A Docker repository name (lowercase).'), query('tag', 'A Docker tag (default latest).')],
       responses: { '202': ['The image uuid', obj({ uuid: str() })], ...ERRORS_ZUN([400, 401, 404, 409]) },

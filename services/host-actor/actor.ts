@@ -426,27 +426,6 @@ export function createHostActor(o: HostActorOptions): HostActor {
     return w;
   }
 
-  /**
-   * Runs `job` in the container's worker slot: after the pass under way (if
-   * any), and with none starting until it is done. What triggers the worker
-   * meanwhile (Docker's events of the job itself, like the pause and unpause
-   * of a commit) makes one pass after it, which looks at Docker afresh.
-   */
-  async function exclusive<T>(uuid: string, job: () => Promise<T>): Promise<T> {
-    const key = workerKey('container', uuid);
-    // The worker may be forgotten (and a new one made) when a pass ends: look it up again after each wait.
-    let worker = workerOf('container', key);
-    while (worker.running) {
-      await worker.running.catch(() => {});
-      worker = workerOf('container', key);
-    }
-    const out = job();
-    worker.running = out.then(
-      () => {},
-      () => {},
-    ).finally(() => freeSlot('container', uuid, key, worker));
-    return out;
-  }
 
   function spawn(kind: WorkerKind, uuid: string, key: string, worker: Worker): void {
     worker.running = run(kind, uuid, worker).finally(() => freeSlot(kind, uuid, key, worker));
@@ -618,7 +597,7 @@ export function createHostActor(o: HostActorOptions): HostActor {
       stopping = false;
       kv = await openDesiredBucket(o.nc);
       if (registry) void registry.start().catch((err: unknown) => log.error({ err }, 'registry failed'));
-      if (o.rpc !== false) rpc = createHostRpc({ nc: o.nc, hostname, runtime, log, exclusive, ...(o.rpcExtras ? { extras: o.rpcExtras } : {}) });
+      if (o.rpc !== false) rpc = createHostRpc({ nc: o.nc, hostname, runtime, log, ...(o.rpcExtras ? { extras: o.rpcExtras } : {}) });
       subscribeEvents();
       watchLoop = watchDesired();
       await resync();

@@ -30,6 +30,7 @@ import Docker from 'dockerode';
 import type { ContainerSpec } from '../../events/index.js';
 import type { DockerObservation, DockerState, LabelledContainer } from '../../domain/reconcile.js';
 import type { CapsuleDockerObservation } from '../../domain/capsule-reconcile.js';
+import { COMMIT_LABELS } from '../../domain/images.js';
 import type { CreateEndpoint } from './network/types.js';
 
 export const LABELS = {
@@ -223,6 +224,12 @@ export interface ContainerRuntime {
   unpause(ref: ContainerRef): Promise<void>;
   kill(ref: ContainerRef, signal: string): Promise<void>;
   restart(ref: ContainerRef, timeoutSeconds: number): Promise<void>;
+  /**
+   * `docker commit` to repository:tag (a running container is paused
+   * meanwhile, as Zun does), labelled as committed with `imageUuid`
+   * (domain/images.ts). Returns the image id.
+   */
+  commit(ref: ContainerRef, image: { readonly repository: string; readonly tag: string; readonly imageUuid: string }): Promise<string>;
   /** Force-removes; a container that is already gone is not an error. */
   remove(ref: ContainerRef): Promise<void>;
   update(ref: ContainerRef, limits: { cpu: number; memoryMiB: number }): Promise<void>;
@@ -530,7 +537,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
           uuid: i.Labels[LABELS.container]!,
           name: (i.Names?.[0] ?? '').replace(/^\//, ''),
           state: asDockerState(i.State),
-          capsuleUuid: i.Labels[LABELS.capsule] ?? null,
+          capsuleUuid: i.Labels[LABELS.capsule] || null,
         }));
     },
 
@@ -637,6 +644,18 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     async kill(ref, signal) {
       const c = await ownedTarget(ref);
       await call(`kill ${ref.dockerId}`, () => c.kill({ signal }));
+    },
+    async commit(ref, { repository, tag, imageUuid }) {
+      const c = await ownedTarget(ref);
+      // Docker copies the container's labels into the image: ours are blanked, so
+      // that no container made from the image (here or by hand) passes for ours.
+      const blank = Object.values(LABELS).map((k) => `${k}=""`);
+      const mark = [`${COMMIT_LABELS.uuid}="${imageUuid}"`, `${COMMIT_LABELS.ref}="${repository}:${tag}"`];
+      const made = (await call(`commit ${ref.dockerId} to ${repository}:${tag}`, () =>
+        c.commit({ repo: repository, tag, pause: true, changes: `LABEL ${[...blank, ...mark].join(' ')}` }),
+      )) as { Id?: string };
+      if (!made?.Id) throw new RuntimeError(RuntimeErrorCode.docker, `commit of ${ref.dockerId} to ${repository}:${tag} returned no image id`);
+      return made.Id;
     },
     async restart(ref, t) {
       const c = await ownedTarget(ref);
@@ -767,7 +786,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
               try {
                 const ev = JSON.parse(line) as { Action?: string; Actor?: { Attributes?: Record<string, string> } };
                 const attrs = ev.Actor?.Attributes ?? {};
-                if (isOurs(attrs, host) && attrs[LABELS.container]) handlers.onEvent(attrs[LABELS.container]!, ev.Action ?? '', attrs[LABELS.capsule] ?? null);
+                if (isOurs(attrs, host) && attrs[LABELS.container]) handlers.onEvent(attrs[LABELS.container]!, ev.Action ?? '', attrs[LABELS.capsule] || null);
               } catch {
                 // a malformed line: the periodic resync covers whatever it said
               }

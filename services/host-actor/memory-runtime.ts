@@ -42,7 +42,7 @@ export interface MemoryContainer {
   ipcMode?: string;
 }
 
-type Op = 'createMember' | 'create' | 'start' | 'stop' | 'pause' | 'unpause' | 'kill' | 'restart' | 'remove' | 'update' | 'pull' | 'find' | 'list';
+type Op = 'createMember' | 'create' | 'start' | 'stop' | 'pause' | 'unpause' | 'kill' | 'restart' | 'remove' | 'update' | 'commit' | 'pull' | 'find' | 'list';
 
 export interface MemoryRuntime extends ContainerRuntime {
   /** Every container, ours or not. */
@@ -82,7 +82,7 @@ export function createMemoryRuntime(opts: { images?: readonly string[] } = {}): 
   };
   const emit = (c: MemoryContainer, action: string) => {
     for (const s of subscribers) {
-      if (isOurs(c.labels, s.host) && c.labels[LABELS.container]) s.h.onEvent(c.labels[LABELS.container]!, action, c.labels[LABELS.capsule] ?? null);
+      if (isOurs(c.labels, s.host) && c.labels[LABELS.container]) s.h.onEvent(c.labels[LABELS.container]!, action, c.labels[LABELS.capsule] || null);
     }
   };
   const notFound = (id: string) => new RuntimeError(RuntimeErrorCode.notFound, `No such container: ${id}`, 404);
@@ -167,7 +167,7 @@ export function createMemoryRuntime(opts: { images?: readonly string[] } = {}): 
           uuid: c.labels[LABELS.container]!,
           name: c.name,
           state: c.state,
-          capsuleUuid: c.labels[LABELS.capsule] ?? null,
+          capsuleUuid: c.labels[LABELS.capsule] || null,
         }));
     },
     async find(host, uuid) {
@@ -280,6 +280,12 @@ export function createMemoryRuntime(opts: { images?: readonly string[] } = {}): 
       if (c.state !== 'running' && c.state !== 'paused') throw conflict(`Cannot kill container: ${c.id}: Container ${c.id} is not running`);
       const n = /^\d+$/.test(signal) ? Number(signal) : (SIGNALS[signal] ?? 9);
       set(c, 'exited', 'die', 128 + n);
+    },
+    async commit(ref, image) {
+      fail('commit', ref.dockerId);
+      owned(ref);
+      images.add(`${image.repository}:${image.tag}`);
+      return `sha256:${image.imageUuid.replace(/-/g, '')}`;
     },
     async restart(ref) {
       fail('restart', ref.dockerId);

@@ -10,7 +10,7 @@ import type { NetworkRef } from '../../events/network.js';
 import { executeContainerCommand, loadContainer } from '../platform/commands.js';
 import { createMemoryEventStore } from '../platform/memory-eventstore.js';
 import { specOf } from '../../test/support/container-gen.js';
-import type { ContainerRuntime } from './docker.js';
+import { RuntimeError, RuntimeErrorCode, type ContainerRuntime } from './docker.js';
 import { createImagePresence } from './images.js';
 import { createMemoryRuntime } from './memory-runtime.js';
 import { createMemoryNetworkDriver } from './network/memory.js';
@@ -108,6 +108,29 @@ describe('what a pass asks of Docker', () => {
     await t.pass(mem);
     t.rt.drift.stop(t.rt.containers()[0]!.id);
     expect((await t.pass(mem)).state.status).toBe('Stopped');
+  });
+
+  it('commit: carried out by the pass and recorded with the image id; a refused one is recorded against its generation, the container unchanged', async () => {
+    const t = setup();
+    await t.place();
+    const mem = newWorkerMemory();
+    await t.pass(mem);
+    await t.cmd({ type: 'CommitContainer', repository: 'team/web', tag: 'v1', imageUuid: 'img-1' });
+    await t.pass(mem);
+    t.rt.failNext('commit', new RuntimeError(RuntimeErrorCode.docker, 'no space left on device', 500));
+    await t.cmd({ type: 'CommitContainer', repository: 'team/web', tag: 'v2', imageUuid: 'img-2' });
+    const out = await t.pass(mem);
+    expect(t.rt.calls.filter((c) => c.op === 'commit')).toHaveLength(2);
+    expect(t.rt.images.has('team/web:v1')).toBe(true);
+    expect([out.state.status, out.state.statusReason, out.state.observed.commitDone, out.state.desired.commits]).toEqual(['Running', null, 2, []]);
+    const events = (await t.store.load('container', UUID)).map((e) => [e.type, e.data]).filter(([type]) => type !== 'ContainerCommitRequested');
+    expect(events.slice(-2)).toEqual([
+      ['ContainerCommitted', { generation: 1, repository: 'team/web', tag: 'v1', imageUuid: 'img-1', imageId: 'sha256:img1' }],
+      ['ContainerCommitFailed', { generation: 2, reason: 'no space left on device' }],
+    ]);
+    // Done: the next pass commits nothing again.
+    expect((await t.pass(mem)).retryInMs).toBeNull();
+    expect(t.rt.calls.filter((c) => c.op === 'commit')).toHaveLength(2);
   });
 
   it('the echo of our own start is dropped once; other events and later ones are news', async () => {

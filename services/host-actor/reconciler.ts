@@ -193,7 +193,7 @@ const MAX_CONFLICTS = 3;
 
 export const failureBackoff = (n: number) => Math.min(500 * 2 ** Math.max(0, n - 1), MAX_FAILURE_BACKOFF_MS);
 
-type Performed = { ok: true; dockerId: string | null } | { ok: false; error: RuntimeError };
+type Performed = { ok: true; dockerId: string | null; imageId?: string } | { ok: false; error: RuntimeError };
 
 export function createReconciler(deps: ReconcilerDeps) {
   const { hostname, runtime, store, clock, newId } = deps;
@@ -288,6 +288,11 @@ export function createReconciler(deps: ReconcilerDeps) {
         case 'remove':
           await runtime.remove(ref(a.dockerId));
           break;
+        case 'commit':
+          // Docker pauses and unpauses a running container around it: the
+          // events of that arrive during this pass and make one more pass,
+          // which finds the container running as before (no drift).
+          return { ok: true, dockerId: a.dockerId, imageId: await runtime.commit(ref(a.dockerId), a) };
       }
       return { ok: true, dockerId: 'dockerId' in a ? a.dockerId : null };
     } catch (err) {
@@ -450,6 +455,11 @@ export function createReconciler(deps: ReconcilerDeps) {
           if (e.code === RuntimeErrorCode.unavailable) throw e;
           if (e.code === RuntimeErrorCode.notFound) continue rounds; // gone meanwhile: observe it
           if (e.code === RuntimeErrorCode.conflict && ++mem.conflicts <= MAX_CONFLICTS) continue rounds;
+          if (a.type === 'commit') {
+            // A refused commit leaves the container as it is: recorded against its generation, not as an Error.
+            state = note(await record(state, { type: 'ContainerCommitFailed', data: { generation: a.generation, reason: e.message } }, log));
+            continue rounds;
+          }
           mem.failures++;
           if (a.type === 'update') return { state, retryInMs: failureBackoff(mem.failures) };
           if (failureIsNews(state, e.message)) {
@@ -464,7 +474,7 @@ export function createReconciler(deps: ReconcilerDeps) {
           mem.lastStartAt = now;
           mem.restartsSeen = state.observed.restartCount;
         }
-        const completion = completionOf(a, done.dockerId);
+        const completion = completionOf(a, done.dockerId, done.imageId ?? null);
         if (completion) state = note(await record(state, completion, log));
         told = toldBy(a, done.dockerId, docker, state);
       }

@@ -18,20 +18,12 @@ const HOST = 'node-1';
 const UUID = '11111111-2222-3333-4444-555555555555';
 const EXEC = 'e'.repeat(64);
 
-function fakeDocker(images: LocalImage[], execOf: Record<string, string> = {}): RuntimeExtras & { removed: string[]; opened: string[]; committed: string[] } {
+function fakeDocker(images: LocalImage[], execOf: Record<string, string> = {}): RuntimeExtras & { removed: string[]; opened: string[] } {
   const removed: string[] = [];
   const opened: string[] = [];
-  const committed: string[] = [];
   return {
     removed,
     opened,
-    committed,
-    async commit(dockerId, repo, tag) {
-      committed.push(`${dockerId} ${repo}:${tag}`);
-      const image = { id: `sha256:${committed.length}`, repoTags: [`${repo}:${tag}`], size: 1, created: 2 };
-      images.push(image);
-      return image;
-    },
     async getArchive() {
       return { tar: Buffer.from('tar'), stat: { name: 'hostname', size: 3, mode: 420, mtime: 't', linkTarget: '' } };
     },
@@ -118,27 +110,6 @@ describe('host rpc extras', () => {
       ok: false,
       error: { code: 'BAD_REQUEST' },
     });
-  });
-
-  it('commit: a Docker repository and tag are required; the commit runs exclusive of the container\'s passes', async () => {
-    const { runtime, dockerId } = await withContainer();
-    const docker = fakeDocker([BASE]);
-    const extras = extrasWith(docker);
-    const held: string[] = [];
-    const exclusive = async <T>(uuid: string, job: () => Promise<T>): Promise<T> => {
-      held.push(uuid);
-      return job();
-    };
-    const deps = { hostname: HOST, runtime, extras, exclusive };
-    for (const [repository, tag] of [['', 'latest'], ['Upper', 'latest'], ['a b', 'latest'], ['ok', 'bad tag'], ['ok', '-x']]) {
-      expect(await handleExtraRpc({ op: 'commit', uuid: UUID, repository: repository!, tag: tag! }, deps), `${repository}:${tag}`).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
-    }
-    expect(docker.committed).toEqual([]);
-    const r = await handleExtraRpc({ op: 'commit', uuid: UUID, repository: 'registry.local:5000/team/web', tag: 'v1.2' }, deps);
-    expect(r).toMatchObject({ ok: true, result: { repoTags: ['registry.local:5000/team/web:v1.2'] } });
-    expect(docker.committed).toEqual([`${dockerId} registry.local:5000/team/web:v1.2`]);
-    expect(held).toEqual([UUID]);
-    expect(await handleExtraRpc({ op: 'commit', uuid: UUID, repository: 'x', tag: 'y' }, { ...deps, hostname: 'node-2' })).toMatchObject({ ok: false, error: { code: 'CONTAINER_NOT_FOUND' } });
   });
 
   it('an exec must belong to the container named in the request', async () => {

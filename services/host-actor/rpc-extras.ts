@@ -14,8 +14,6 @@
  *   images       {}                                -> LocalImage[]
  *   image_pull   {image, policy}                   -> {image: LocalImage, pulled}
  *   image_remove {image}                           -> null
- *   commit       {uuid, repository, tag}           -> LocalImage  (docker commit, paused meanwhile;
- *                                                     run exclusive of the container's reconcile passes)
  *
  * Streams (interactive exec and attach): the gateway subscribes to
  * `zun.host.<token(host)>.exec.<token(session)>.out` first, then asks
@@ -36,6 +34,7 @@ import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { encodeToken, type ImagePullPolicy } from '../../events/index.js';
+import { committedAs } from '../../domain/images.js';
 import type { Logger } from '../platform/log.js';
 import { RuntimeError, RuntimeErrorCode, dockerClient, toRuntimeError, type ContainerRuntime } from './docker.js';
 import { shlexSplit } from './rpc.js';
@@ -50,7 +49,6 @@ export const EXTRA_OPS = [
   'images',
   'image_pull',
   'image_remove',
-  'commit',
 ] as const;
 export type ExtraOp = (typeof EXTRA_OPS)[number];
 
@@ -63,8 +61,7 @@ export type ExtraRpcRequest =
   | { readonly op: 'stream_open'; readonly uuid: string; readonly session: string; readonly execId?: string | null }
   | { readonly op: 'images' }
   | { readonly op: 'image_pull'; readonly image: string; readonly policy?: ImagePullPolicy }
-  | { readonly op: 'image_remove'; readonly image: string }
-  | { readonly op: 'commit'; readonly uuid: string; readonly repository: string; readonly tag: string };
+  | { readonly op: 'image_remove'; readonly image: string };
 
 export const isExtraOp = (req: unknown): req is ExtraRpcRequest =>
   typeof req === 'object' && req !== null && (EXTRA_OPS as readonly unknown[]).includes((req as { op?: unknown }).op);
@@ -103,6 +100,8 @@ export interface LocalImage {
   readonly size: number;
   /** Epoch seconds. */
   readonly created: number;
+  /** A committed image: the uuid the commit answered with and the reference it was made as (domain/images.ts). */
+  readonly committed?: { readonly uuid: string; readonly ref: string };
 }
 
 /**
@@ -150,8 +149,6 @@ export interface RuntimeExtras {
   listImages(): Promise<LocalImage[]>;
   inspectImage(image: string): Promise<LocalImage | null>;
   removeImage(image: string): Promise<void>;
-  /** `docker commit` (pausing a running container meanwhile, as Zun does); the image as repo:tag now shows it. */
-  commit(dockerId: string, repo: string, tag: string): Promise<LocalImage>;
 }
 
 /** An archive larger than MAX_ARCHIVE_BYTES: it cannot travel in one message. */
@@ -190,12 +187,16 @@ function decodeStat(header: string | string[] | undefined): ArchiveStat {
   }
 }
 
-const asImage = (i: { Id: string; RepoTags?: string[] | null; Size: number; Created: number | string }): LocalImage => ({
-  id: i.Id,
-  repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
-  size: i.Size,
-  created: typeof i.Created === 'number' ? i.Created : Math.floor(Date.parse(i.Created) / 1000) || 0,
-});
+const asImage = (i: { Id: string; RepoTags?: string[] | null; Size: number; Created: number | string; Labels?: Record<string, string> | null }): LocalImage => {
+  const committed = committedAs(i.Labels);
+  return {
+    id: i.Id,
+    repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
+    size: i.Size,
+    created: typeof i.Created === 'number' ? i.Created : Math.floor(Date.parse(i.Created) / 1000) || 0,
+    ...(committed ? { committed } : {}),
+  };
+};
 
 export function createDockerExtras(opts: { socketPath?: string } = {}): RuntimeExtras {
   const docker = dockerClient(opts.socketPath);
@@ -267,7 +268,7 @@ export function createDockerExtras(opts: { socketPath?: string } = {}): RuntimeE
     async inspectImage(image) {
       try {
         const i = await docker.getImage(image).inspect();
-        return asImage({ Id: i.Id, RepoTags: i.RepoTags, Size: i.Size, Created: i.Created });
+        return asImage({ Id: i.Id, RepoTags: i.RepoTags, Size: i.Size, Created: i.Created, Labels: i.Config?.Labels ?? null });
       } catch (err) {
         const e = toRuntimeError(err, `inspect image ${image}`);
         if (e.code === RuntimeErrorCode.notFound || e.code === RuntimeErrorCode.imageNotFound) return null;
@@ -276,12 +277,6 @@ export function createDockerExtras(opts: { socketPath?: string } = {}): RuntimeE
     },
     async removeImage(image) {
       await call(`remove image ${image}`, () => docker.getImage(image).remove());
-    },
-    async commit(dockerId, repo, tag) {
-      await call(`commit ${dockerId} to ${repo}:${tag}`, () => docker.getContainer(dockerId).commit({ repo, tag, pause: true }));
-      const image = await extras.inspectImage(`${repo}:${tag}`);
-      if (!image) throw new RuntimeError(RuntimeErrorCode.imageNotFound, `image ${repo}:${tag} not found after the commit`);
-      return image;
     },
   };
   return extras;
@@ -405,10 +400,6 @@ export function createRpcExtras(o: { nc: NatsConnection; hostname: string; log: 
   };
 }
 
-/** Docker's reference grammar: lowercase path components, an optional registry host[:port]. */
-export const REPOSITORY_RE = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
-export const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-
 class BadRequest extends Error {}
 class Failure extends Error {
   constructor(
@@ -436,15 +427,9 @@ export async function handleExtraRpc(
     readonly hostname: string;
     readonly runtime: ContainerRuntime;
     readonly extras: RpcExtras;
-    /**
-     * Runs `job` while no reconcile pass of the container runs (the host
-     * actor's worker for it); triggers meanwhile make one pass after it.
-     */
-    readonly exclusive?: <T>(uuid: string, job: () => Promise<T>) => Promise<T>;
   },
 ): Promise<ExtraRpcReply> {
   const { hostname, runtime, extras } = deps;
-  const exclusive = deps.exclusive ?? (<T>(_uuid: string, job: () => Promise<T>) => job());
   const x = extras.docker;
   const dockerIdOf = async (uuid: unknown): Promise<string> => {
     if (typeof uuid !== 'string' || !uuid) throw new BadRequest('uuid is required');
@@ -530,14 +515,6 @@ export async function handleExtraRpc(
         if (typeof req.image !== 'string' || !req.image) throw new BadRequest('image is required');
         await x.removeImage(req.image);
         return { ok: true, result: null };
-      }
-      case 'commit': {
-        if (typeof req.repository !== 'string' || !REPOSITORY_RE.test(req.repository)) throw new BadRequest('repository must be a Docker repository name');
-        if (typeof req.tag !== 'string' || !TAG_RE.test(req.tag)) throw new BadRequest('tag must be a Docker tag');
-        const dockerId = await dockerIdOf(req.uuid);
-        // Docker pauses a running container during the commit: no pass may take that pause for drift.
-        const image = await exclusive(req.uuid, () => x.commit(dockerId, req.repository, req.tag));
-        return { ok: true, result: image };
       }
       default:
         throw new BadRequest(`unknown op ${(req as { op?: unknown }).op as string}`);

@@ -169,8 +169,6 @@ export interface RpcDeps {
   readonly runtime: ContainerRuntime;
   /** Archives, streams, resizes and images (rpc-extras.ts); absent: those ops are refused. */
   readonly extras?: RpcExtras;
-  /** Runs a job while no reconcile pass of the container runs (the actor's worker; commit needs it). */
-  readonly exclusive?: <T>(uuid: string, job: () => Promise<T>) => Promise<T>;
 }
 
 /** Answers one request. Never throws: every failure is a coded reply. */

@@ -20,6 +20,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import { connect } from '@nats-io/transport-node';
+import { createJetStreamEventStore } from '../../services/platform/jetstream-eventstore.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../services/gateway/identity/password.js';
 import { spawnService, startCluster, waitFor, type Cluster } from '../support/cluster.js';
@@ -110,6 +112,16 @@ const statusOf = async (ident: string) => {
 };
 const untilStatus = (ident: string, want: string, ms = 60_000) =>
   waitFor(`${ident} ${want}`, async () => ((await statusOf(ident)) === want ? true : undefined), ms, 200);
+
+/** A container's events, read from the stream. */
+async function eventsOf(uuid: string): Promise<{ type: string }[]> {
+  const nc = await connect({ servers: cluster.natsUrl });
+  try {
+    return await createJetStreamEventStore({ nc }).load('container', uuid);
+  } finally {
+    await nc.close();
+  }
+}
 
 async function inDocker(uuid: string): Promise<Docker.ContainerInspectInfo | null> {
   const list = await docker.listContainers({ all: true, filters: { label: [`zun.container.uuid=${uuid}`, `zun.host=${HOST}`] } });
@@ -366,26 +378,45 @@ describe('openstack appcontainer', () => {
     ]);
   });
 
-  it('commit: the real client commits a running container to an image on its host, which a new container runs; the pause is not taken for drift', async () => {
+  it('commit: the real client commits a running container; the host actor makes the image under the uuid the 202 named, recorded as an action; the pause is not taken for drift', async () => {
     const uuid = uuids.get('osc-web')!; // osc-web2 since `set`
     await dockerExec(uuid, ['sh', '-c', 'echo committed-data > /marker']);
-    const before = (await api(`/v1/containers/${uuid}`)).body!;
     const repo = `osc-commit-${process.pid}`;
     const r = await osc(['appcontainer', 'commit', 'osc-web2', `${repo}:v1`]);
     expect(r.rc, show(r)).toBe(0);
     const m = /The image is ([0-9a-f-]{36})\./.exec(r.out);
     expect(m, show(r)).not.toBeNull();
     const imageUuid = m![1]!;
-    const image = await api(`/v1/images/${imageUuid}`);
-    expect(image.status).toBe(200);
-    expect(image.body).toMatchObject({ uuid: imageUuid, repo, tag: 'v1', host: HOST });
     try {
+      // Zun answers before the commit is made; the image shows under that uuid once it is.
+      const image = await waitFor('the committed image', async () => {
+        const i = await api(`/v1/images/${imageUuid}`);
+        return i.status === 200 ? i.body : undefined;
+      }, 60_000, 200);
+      expect(image).toMatchObject({ uuid: imageUuid, repo, tag: 'v1', host: HOST });
+      // Our labels are blanked in the image: a container made from it by hand is not taken for ours.
+      const labels = (await docker.getImage(`${repo}:v1`).inspect()).Config.Labels ?? {};
+      expect(labels).toMatchObject({ 'zun.managed': '', 'zun.host': '', 'zun.container.uuid': '', 'zun.image.uuid': imageUuid, 'zun.image.ref': `${repo}:v1` });
+
+      // The action list has it, finished.
+      const list = await osc(['appcontainer', 'action', 'list', '-f', 'json', 'osc-web2']);
+      const commit = (JSON.parse(list.out) as { action: string; request_id: string }[]).find((a) => a.action === 'commit');
+      expect(commit, show(list)).toBeDefined();
+      const one = await waitFor('the commit action finished', async () => {
+        const a = await osc(['appcontainer', 'action', 'show', '-f', 'json', 'osc-web2', commit!.request_id]);
+        const body = JSON.parse(a.out) as { finish_time: string | null; events: { event: string; result: string }[] };
+        return body.finish_time ? body : undefined;
+      }, 30_000, 250);
+      expect(one.events.map((e) => [e.event, e.result])).toEqual([['compute__do_container_commit', 'Success']]);
+
       // Running throughout: Docker paused it during the commit, and nothing was recorded for that.
       await new Promise((res) => setTimeout(res, 1500));
-      const after = (await api(`/v1/containers/${uuid}`)).body!;
-      expect(after['status']).toBe('Running');
-      expect(after['updated_at']).toBe(before['updated_at']);
+      expect(await statusOf(uuid)).toBe('Running');
       expect((await inDocker(uuid))?.State.Status).toBe('running');
+      const types = (await eventsOf(uuid)).map((e) => e.type);
+      expect(types.filter((t) => t.startsWith('ContainerCommit'))).toEqual(['ContainerCommitRequested', 'ContainerCommitted']);
+      const since = types.slice(types.indexOf('ContainerCommitRequested'));
+      expect(since.filter((t) => t === 'ContainerPaused' || t === 'ContainerUnpaused')).toEqual([]);
 
       // A container from the new image has what the first one wrote.
       const made = await osc(['appcontainer', 'run', '-f', 'value', '-c', 'uuid', '--name', 'osc-from-commit', '--wait', `${repo}:v1`, 'sleep', '3600']);
@@ -395,7 +426,7 @@ describe('openstack appcontainer', () => {
       expect((await osc(['appcontainer', 'delete', '--force', 'osc-from-commit'])).rc).toBe(0);
       await waitFor('the container from the image gone', async () => (await inDocker(second)) === null || undefined, 60_000, 250);
 
-      // Refused: a wrong repository name, or a container in a state Zun refuses.
+      // Refused: a wrong repository name.
       const bad = await api(`/v1/containers/${uuid}/commit?repository=Not-Lowercase`, {});
       expect(bad.status).toBe(400);
     } finally {

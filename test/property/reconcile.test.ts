@@ -41,7 +41,7 @@ const UUID = '0b5d0c55-8a43-4a4c-9b35-6a3f7c1e2d10';
 // ---- the world's moves -----------------------------------------------------
 
 type Drift = 'exit0' | 'exit1' | 'oom' | 'stop' | 'pause' | 'start' | 'remove';
-type Failure = 'start' | 'stop' | 'create' | 'pause' | 'remove' | 'update' | 'restart';
+type Failure = 'start' | 'stop' | 'create' | 'pause' | 'remove' | 'update' | 'restart' | 'commit';
 type Move =
   | { kind: 'intent'; cmd: ContainerCommand }
   | { kind: 'drift'; drift: Drift }
@@ -69,12 +69,16 @@ const arbIntent: fc.Arbitrary<ContainerCommand> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ stop: fc.boolean(), force: fc.boolean() }).map((r) => ({ type: 'DeleteContainer' as const, ...r })) },
   { weight: 1, arbitrary: fc.constant({ type: 'MarkHostLost' as const, host: HOST }) },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom('team/a', 'b').map((repository) => ({ type: 'CommitContainer' as const, repository, tag: 'latest', imageUuid: `img-${repository}` })),
+  },
 );
 
 const arbMove: fc.Arbitrary<Move> = fc.oneof(
   { weight: 6, arbitrary: arbIntent.map((cmd) => ({ kind: 'intent' as const, cmd })) },
   { weight: 2, arbitrary: fc.constantFrom<Drift>('exit0', 'exit1', 'oom', 'stop', 'pause', 'start', 'remove').map((drift) => ({ kind: 'drift' as const, drift })) },
-  { weight: 1, arbitrary: fc.constantFrom<Failure>('start', 'stop', 'create', 'pause', 'remove', 'update', 'restart').map((op) => ({ kind: 'fail' as const, op })) },
+  { weight: 1, arbitrary: fc.constantFrom<Failure>('start', 'stop', 'create', 'pause', 'remove', 'update', 'restart', 'commit').map((op) => ({ kind: 'fail' as const, op })) },
   { weight: 4, arbitrary: fc.constant({ kind: 'pass' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'crash' as const }) },
 );
@@ -109,6 +113,7 @@ function dockerMatchesDesired(s: ContainerState, d: DockerObservation | null, co
   const { desired: w, observed: o } = s;
   if (w.power === 'deleted') return 'delete not finished';
   if (w.rebootGen > o.rebootDone || w.killGen > o.killDone || w.rebuildGen > o.rebuildDone) return 'a generation is still pending';
+  if (w.commits.length > 0 || o.commitDone !== w.commitGen) return 'a commit is still pending';
   if (d && s.spec && (d.cpu !== s.spec.cpu || d.memoryMiB !== s.spec.memory)) return 'limits differ';
   // A failed rebuild is settled and leaves the old container: older generations are fine, newer never.
   if (d && d.generation > w.rebuildGen) return 'container of a rebuild generation nobody asked for';
@@ -165,7 +170,7 @@ class Sim {
     }
   }
 
-  async perform(a: Exclude<Action, { type: 'record' }>): Promise<{ ok: boolean; dockerId: string | null; error?: string }> {
+  async perform(a: Exclude<Action, { type: 'record' }>): Promise<{ ok: boolean; dockerId: string | null; imageId?: string; error?: string }> {
     const ref = (dockerId: string) => ({ host: HOST, uuid: UUID, dockerId });
     try {
       switch (a.type) {
@@ -186,6 +191,7 @@ class Sim {
         case 'restart': await this.rt.restart(ref(a.dockerId), a.timeout); break;
         case 'update': await this.rt.update(ref(a.dockerId), { cpu: a.cpu, memoryMiB: a.memoryMiB }); break;
         case 'remove': await this.rt.remove(ref(a.dockerId)); break;
+        case 'commit': return { ok: true, dockerId: a.dockerId, imageId: await this.rt.commit(ref(a.dockerId), a) };
       }
       return { ok: true, dockerId: 'dockerId' in a ? a.dockerId : null };
     } catch (err) {
@@ -215,11 +221,15 @@ class Sim {
         if (!r.ok) {
           if (a.type === 'update') continue rounds;
           const reason = r.error ?? 'failed';
+          if (a.type === 'commit') {
+            this.observe({ type: 'ContainerCommitFailed', data: { generation: a.generation, reason } });
+            continue rounds;
+          }
           const news = this.live.status !== (this.live.desired.power === 'deleted' ? 'Deleting' : 'Error') || this.live.statusReason !== reason;
           if (news) this.observe({ type: 'ContainerOperationFailed', data: { operation: a.type, reason } });
           continue rounds;
         }
-        const done = completionOf(a, r.dockerId);
+        const done = completionOf(a, r.dockerId, r.imageId ?? null);
         if (done) this.observe(done);
       }
     }

@@ -42,6 +42,11 @@ export const arbObservation: fc.Arbitrary<ContainerCommand> = fc
     fc.integer({ min: 1, max: 3 }).map((g) => ({ type: 'ContainerRebuilt', data: { generation: g, dockerId: 'd2' } })),
     fc.constant({ type: 'ContainerMissing', data: {} }),
     fc.constant({ type: 'ContainerOperationFailed', data: { operation: 'start', reason: 'Docker internal error' } }),
+    fc.integer({ min: 1, max: 3 }).map((g) => ({
+      type: 'ContainerCommitted',
+      data: { generation: g, repository: 'team/web', tag: 'v1', imageUuid: 'img', imageId: `sha256:${g}` },
+    })),
+    fc.integer({ min: 1, max: 3 }).map((g) => ({ type: 'ContainerCommitFailed', data: { generation: g, reason: 'no space left on device' } })),
     fc.constant({ type: 'ContainerDeleted', data: {} }),
   )
   .map((observation) => ({ type: 'RecordObservation', observation }) as ContainerCommand);
@@ -60,6 +65,7 @@ export const arbCommand: fc.Arbitrary<ContainerCommand> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ cpu: fc.constantFrom(0.5, 2), name: fc.constantFrom('x1', 'x2') }).map((patch) => ({ type: 'UpdateContainer' as const, patch })) },
   { weight: 1, arbitrary: fc.record({ stop: fc.boolean(), force: fc.boolean() }).map((r) => ({ type: 'DeleteContainer' as const, ...r })) },
   { weight: 1, arbitrary: fc.constant({ type: 'MarkHostLost' as const, host: 'h1' }) },
+  { weight: 1, arbitrary: fc.constantFrom('a', 'b').map((repository) => ({ type: 'CommitContainer' as const, repository, tag: 'latest', imageUuid: `img-${repository}` })) },
   { weight: 6, arbitrary: arbObservation },
 );
 

@@ -2,7 +2,6 @@
  * The routes that reach the hosts, over the in-memory store, a fake host RPC
  * (answers recorded per op) and the in-memory host directory.
  */
-import { imageUuid } from './images.js';
 import { describe, expect, it } from 'vitest';
 import type { HostRecord } from '../../../domain/host.js';
 import { createMemoryHostDirectory } from '../host-directory.js';
@@ -156,10 +155,8 @@ describe('logs, execute, top, stats, archives', () => {
     expect(stats.json()).toEqual({ CONTAINER: 'web', 'CPU %': 0 });
   });
 
-  it('commit: repository required and checked, Running/Stopped/Paused only, 202 with the image uuid of /v1/images; nothing appended', async () => {
-    const { h, calls } = setup({
-      commit: (_h, r) => ({ id: 'sha256:c0ffee', repoTags: [`${String(r['repository'])}:${String(r['tag'])}`], size: 5, created: 1 }),
-    });
+  it('commit: repository required and checked, Running/Stopped/Paused only; recorded for the host actor, 202 with the uuid it recorded', async () => {
+    const { h, calls } = setup();
     const created = await h.containerIn('Created');
     const before = h.count();
     const early = await h.req('POST', `/v1/containers/${created}/commit?repository=web`);
@@ -167,18 +164,25 @@ describe('logs, execute, top, stats, archives', () => {
     expect(h.count()).toBe(before);
     const uuid = await h.containerIn('Stopped');
     const afterSetup = h.count();
-    for (const q of ['', '?tag=v1', '?repository=Web', '?repository=web&tag=-bad']) {
+    for (const q of ['', '?tag=v1', '?repository=Web', '?repository=web&tag=-bad', '?repository=a%20b']) {
       expect((await h.req('POST', `/v1/containers/${uuid}/commit${q}`)).statusCode, q).toBe(400);
     }
+    expect(h.count()).toBe(afterSetup); // refused: nothing appended
     const ok = await h.req('POST', `/v1/containers/${uuid}/commit?repository=team/web&tag=v1`);
     expect(ok.statusCode).toBe(202);
-    expect(ok.json()).toEqual({ uuid: imageUuid('host-1', 'sha256:c0ffee', 'team/web:v1') });
-    expect(calls.at(-1)!.req).toEqual({ op: 'commit', uuid, repository: 'team/web', tag: 'v1' });
+    const { uuid: imageUuid } = ok.json() as { uuid: string };
+    expect(imageUuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     const dflt = await h.req('POST', `/v1/containers/${uuid}/commit?repository=web`);
     expect(dflt.statusCode).toBe(202);
-    expect(calls.at(-1)!.req).toMatchObject({ tag: 'latest' });
-    expect(calls.filter((c) => c.req['op'] === 'commit')).toHaveLength(2);
-    expect(h.count()).toBe(afterSetup); // a commit appends nothing, refused or not
+    expect((dflt.json() as { uuid: string }).uuid).not.toBe(imageUuid);
+    const requested = (await h.events()).filter((e) => e.type === 'ContainerCommitRequested');
+    expect(requested.map((e) => e.data)).toEqual([
+      { repository: 'team/web', tag: 'v1', imageUuid },
+      { repository: 'web', tag: 'latest', imageUuid: (dflt.json() as { uuid: string }).uuid },
+    ]);
+    expect(h.count()).toBe(afterSetup + 2);
+    // The host actor carries it out from the log: the gateway asks no host.
+    expect(calls.filter((c) => c.req['op'] === 'commit')).toEqual([]);
   });
 
   it('get_archive: base64 from 1.25, the raw bytes below; put_archive decodes by version', async () => {

@@ -32,8 +32,8 @@ import {
   type RouteKit,
 } from './kit.js';
 import { attachUrl, execProxyUrl, type StreamTokens } from './streams.js';
-import { imageUuid } from './images.js';
-import { REPOSITORY_RE, TAG_RE, type LocalImage } from '../../host-actor/rpc-extras.js';
+import { REPOSITORY_RE, TAG_RE } from '../../../domain/images.js';
+import { uuidV5 } from '../../resources/ids.js';
 
 export class NoInteractiveFlag extends ZunError {
   constructor() {
@@ -47,9 +47,6 @@ export interface ContainerOpsOptions {
   readonly rpc: HostRpcClient;
   readonly tokens: StreamTokens;
 }
-
-/** How long the gateway waits for a host's `docker commit`. */
-const COMMIT_TIMEOUT_MS = 120_000;
 
 /** The base64 archives of 1.25+ travel in one NATS message: refuse what cannot fit. */
 const MAX_ARCHIVE_BASE64 = Math.ceil((640 * 1024 * 4) / 3) + 4;
@@ -207,6 +204,9 @@ export async function containerOpsRoutes(app: FastifyInstance, o: ContainerOpsOp
   });
 
   // ---- commit: an image on the container's host (no Glance here) ----------------------------------
+  // Recorded in the log and carried out by the host actor, as Zun's compute
+  // does it after answering: the 202 names the image's uuid before it exists
+  // (Zun's Glance image), and the action list shows when it was made.
   app.post('/v1/containers/:ident/commit', async (req, reply) => {
     const p = kit.merged(req);
     const repository = required(p, 'repository');
@@ -214,11 +214,10 @@ export async function containerOpsRoutes(app: FastifyInstance, o: ContainerOpsOp
     if (!REPOSITORY_RE.test(repository)) throw new InvalidValue(`Invalid repository ${repository}: a Docker repository name (lowercase) is expected.`);
     if (!TAG_RE.test(tag)) throw new InvalidValue(`Invalid tag ${tag}: a Docker tag is expected.`);
     const s = await target(req, 'container:commit');
-    requireState(s, 'commit');
-    // Docker's commit copies the container's filesystem: longer than the other host calls.
-    const image = await onHost<LocalImage>(s, { op: 'commit', repository, tag }, COMMIT_TIMEOUT_MS);
-    req.log.info({ uuid: s.uuid, host: s.host, image: image.id, ref: `${repository}:${tag}` }, 'container committed');
-    return reply.code(202).send({ uuid: imageUuid(hostOf(s), image.id, `${repository}:${tag}`) });
+    // Derived from the request, so a retried request answers with the uuid it recorded.
+    const imageUuid = uuidV5(`image:commit:${s.uuid}:${req.id}`);
+    await kit.execute(req, s.uuid, { type: 'CommitContainer', repository, tag, imageUuid });
+    return reply.code(202).send({ uuid: imageUuid });
   });
 
   // ---- rebuild and resize_container: the command path ---------------------------------------------

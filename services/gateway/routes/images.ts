@@ -4,7 +4,8 @@
  * and no registry here:
  *
  * - list / show: every tagged image of every live host; the uuid is derived
- *   from (host, image id, repo:tag), so it is stable while the image is there.
+ *   from (host, image id, repo:tag), so it is stable while the image is there;
+ *   a committed image has the uuid its commit answered with (domain/images.ts).
  *   A host that does not answer is left out of a list (and logged).
  * - pull (POST /v1/images): `image_pull_policy` against what the host has:
  *   `never` and `ifnotpresent` use a present image; `always` tries to pull and,
@@ -62,7 +63,10 @@ export function hostImages(host: string, images: readonly LocalImage[]): HostIma
   for (const i of images) {
     for (const rt of i.repoTags) {
       const { repo, tag } = splitImage(rt);
-      out.push({ uuid: imageUuid(host, i.id, `${repo}:${tag}`), host, imageId: i.id, repo, tag, size: i.size });
+      const ref = `${repo}:${tag}`;
+      // A committed image answers to the uuid its commit was given, under the reference it was made as.
+      const uuid = i.committed?.ref === ref ? i.committed.uuid : imageUuid(host, i.id, ref);
+      out.push({ uuid, host, imageId: i.id, repo, tag, size: i.size });
     }
   }
   return out;

@@ -51,7 +51,6 @@ export const READ_ACTION_STATES = {
   resize: ACTION_STATES.running,
   top: ACTION_STATES.running,
   stats: ACTION_STATES.running,
-  commit: ACTION_STATES.commit,
 } as const;
 export type ReadAction = keyof typeof READ_ACTION_STATES;
 
