@@ -130,6 +130,27 @@ describe('container actions from the log', () => {
     ]);
   });
 
+  it('network_attach and network_detach: finished when the host has the container on (off) that network; Zun\'s event names', () => {
+    const ref = { id: 'net-1', neutronNetId: 'net-1', name: 'n1', projectId: 'p1', cidr: '10.9.1.0/24', gateway: '10.9.1.1' };
+    const attached = obs({ type: 'ContainerNetworkAttached', data: { network: 'net-1', neutronNetId: 'net-1', addresses: [] } });
+    const other = obs({ type: 'ContainerNetworkAttached', data: { network: 'net-2', neutronNetId: 'net-2', addresses: [] } });
+    const actions = deriveContainerActions(
+      UUID,
+      history([
+        create(true), schedule, created, started,
+        { type: 'AttachNetwork', net: { network: 'n1', resolved: ref } }, other, attached,
+        { type: 'DetachNetwork', network: 'net-1' }, obs({ type: 'ContainerNetworkDetached', data: { network: 'net-1' } }),
+        { type: 'AttachNetwork', net: { network: 'n1', resolved: ref } },
+      ]),
+    );
+    expect(actions.map((a) => [a.action, a.startTime, a.finishTime, a.events.map((e) => [e.event, e.result])])).toEqual([
+      ['create', at(1), at(4), [['compute__do_container_create', 'Success'], ['compute__do_container_start', 'Success']]],
+      ['network_attach', at(5), at(7), [['compute__do_network_attach', 'Success']]],
+      ['network_detach', at(8), at(9), [['compute__do_network_detach', 'Success']]],
+      ['network_attach', at(10), null, [['compute__do_network_attach', null]]],
+    ]);
+  });
+
   it('a failed Docker operation fails its action with the reason as message', () => {
     const actions = deriveContainerActions(
       UUID,

@@ -6,7 +6,8 @@
  *
  * The rule, in full:
  * 1. Every request id that appended an intent of ACTION_OF (create, start,
- *    stop, reboot, pause, unpause, kill, rebuild, delete, commit) is one action, named
+ *    stop, reboot, pause, unpause, kill, rebuild, delete, commit,
+ *    network_attach, network_detach) is one action, named
  *    as Zun names it. Its start_time is the time of that request's first
  *    event; its user and project are the request's. Updates (PATCH,
  *    resize_container) are not actions, as in Zun.
@@ -23,6 +24,10 @@
  *                generation the request set)
  *      commit    ContainerCommitted for the request's generation (or it
  *                fails at ContainerCommitFailed for it)
+ *      network_attach / network_detach  ContainerNetworkAttached /
+ *                Detached for the request's network (a network step that
+ *                fails is retried by the host, not recorded: the action
+ *                stays open meanwhile)
  *      delete    ContainerDeleted
  *    and it fails (result Error, the action's message = the reason) at the
  *    first event that makes it impossible: ContainerOperationFailed for the
@@ -38,7 +43,7 @@
  * Pure: no clock, no I/O. Times are the events' occurredAt (ISO strings).
  */
 import type { ContainerEvent, ContainerEventType, RecordedEvent } from '../events/index.js';
-import { evolveContainer, initialContainerState, type ContainerState } from './container.js';
+import { evolveContainer, initialContainerState, netKey, type ContainerState } from './container.js';
 
 export const ActionName = {
   create: 'create',
@@ -51,6 +56,8 @@ export const ActionName = {
   unpause: 'unpause',
   kill: 'kill',
   commit: 'commit',
+  network_attach: 'network_attach',
+  network_detach: 'network_detach',
 } as const;
 export type ActionName = (typeof ActionName)[keyof typeof ActionName];
 
@@ -66,6 +73,8 @@ export const ACTION_OF: Partial<Record<ContainerEventType, ActionName>> = {
   ContainerRebuildRequested: 'rebuild',
   ContainerDeleteRequested: 'delete',
   ContainerCommitRequested: 'commit',
+  ContainerNetworkAttachRequested: 'network_attach',
+  ContainerNetworkDetachRequested: 'network_detach',
 };
 
 /** The host actor's Docker operation names (ContainerOperationFailed.operation) per step. */
@@ -81,6 +90,8 @@ const OPERATIONS: Record<ActionName, readonly string[]> = {
   delete: ['remove', 'stop'],
   // A refused commit is ContainerCommitFailed, never an operation failure.
   commit: [],
+  network_attach: [],
+  network_detach: [],
 };
 
 export const ActionResult = { success: 'Success', error: 'Error' } as const;
@@ -129,6 +140,8 @@ interface Building {
   run: boolean;
   /** reboot / kill / rebuild / commit: the generation this request asked for. */
   generation: number;
+  /** network_attach / network_detach: the Zun network id. */
+  network: string | null;
   steps: OpenStep[];
 }
 
@@ -138,7 +151,8 @@ type Outcome = Finished | null;
 const OK: Finished = { ok: true };
 const failed = (reason: string): Finished => ({ ok: false, reason });
 
-const stepName = (s: Step) => `compute__do_container_${s}`;
+/** Zun's compute event names (`compute_` + the manager's method, `_do_container_<action>` or `_do_network_<attach|detach>`). */
+const stepName = (s: Step) => (s === 'network_attach' || s === 'network_detach' ? `compute__do_${s}` : `compute__do_container_${s}`);
 
 /** Whether `e` (folded into `after`) finishes `step` of `a`, and how. */
 function outcome(a: Building, step: Step, e: RecordedEvent<ContainerEvent>, after: ContainerState): Outcome {
@@ -175,6 +189,10 @@ function outcome(a: Building, step: Step, e: RecordedEvent<ContainerEvent>, afte
     case 'commit':
       if (e.type === 'ContainerCommitFailed' && e.data.generation === a.generation) return failed(e.data.reason);
       return e.type === 'ContainerCommitted' && e.data.generation === a.generation ? OK : null;
+    case 'network_attach':
+      return e.type === 'ContainerNetworkAttached' && e.data.network === a.network ? OK : null;
+    case 'network_detach':
+      return e.type === 'ContainerNetworkDetached' && e.data.network === a.network ? OK : null;
     case 'delete':
       return null;
   }
@@ -234,6 +252,8 @@ export function deriveContainerActions(uuid: string, history: readonly RecordedE
                 : name === 'commit'
                   ? state.desired.commitGen
                   : 0,
+        network:
+          e.type === 'ContainerNetworkAttachRequested' ? netKey(e.data.net) : e.type === 'ContainerNetworkDetachRequested' ? e.data.network : null,
         steps: [{ step: name, startTime: at, finishTime: null, result: null, detail: null }],
       };
       if (SUPERSEDING.has(name)) {

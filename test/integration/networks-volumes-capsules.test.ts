@@ -143,6 +143,13 @@ describe('networks through the API', () => {
     expect((await api('POST', `/v1/containers/${b}/network_detach?network=${defaultNet}`)).status).toBe(202);
     await waitFor('b back on one network', async () => Object.keys((await api('GET', `/v1/containers/${b}`)).body.addresses).length === 1);
     expect(Object.keys((await dockerOf(b)).NetworkSettings.Networks)).toHaveLength(1);
+    // Both are container actions (Zun's names), finished by what the host observed.
+    const actions = (await api('GET', `/v1/containers/${b}/container_actions`)).body.containerActions as { action: string; request_id: string; finish_time: string | null }[];
+    expect(actions.map((x) => x.action).slice(0, 2)).toEqual(['network_detach', 'network_attach']);
+    for (const x of actions.slice(0, 2)) {
+      const one = (await api('GET', `/v1/containers/${b}/container_actions/${x.request_id}`)).body as { events: { event: string; result: string }[] };
+      expect(one.events.map((e) => [e.event, e.result])).toEqual([[`compute__do_${x.action}`, 'Success']]);
+    }
 
     for (const u of [a, b]) expect((await api('DELETE', `/v1/containers/${u}?stop=true`)).status).toBe(204);
     expect((await api('DELETE', `/v1/containers/${c}?stop=true`, undefined, other)).status).toBe(204);
