@@ -104,6 +104,8 @@ export interface PlacementStats {
   readonly takeoverEvents: number;
   /** How far the standby view has folded the stream (0 while leading). */
   readonly standbySeq: number;
+  /** Deleted consumers the view still remembers (the leader's, else the standby's): those whose claim is not yet released. */
+  readonly tombstones: number;
   readonly placed: number;
   readonly failed: number;
   readonly released: number;
@@ -135,12 +137,24 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 type Consumer = ContainerState | CapsuleState;
 
-/** What placement folds from the stream: the ledger and every consumer. */
+/**
+ * What placement folds from the stream: the ledger and every live consumer.
+ *
+ * A deleted consumer's state is dropped. It is remembered (a tombstone in
+ * `deleted`) only while the ledger holds a claim for it, which must be
+ * released: the tombstone goes with the release, so the view's size follows
+ * what is live, not all history. A claim whose consumer the view does not
+ * hold at all (deleted before a lagging planner's commit landed, its
+ * tombstone long gone) is checked against the consumer's own log by the
+ * leader (`schedule`, which finds it deleted and releases the claim): the
+ * view folds the stream in order from its start, so a consumer is always
+ * folded before any claim for it, and an unknown one was deleted.
+ */
 class FoldedView {
   ledger: MutableLedger = initialLedger();
   containers = new Map<string, ContainerState>();
   capsules = new Map<string, CapsuleState>();
-  /** Consumers known deleted (their states are dropped). */
+  /** Deleted consumers whose claim the ledger still holds (their states are dropped). */
   deleted = new Set<string>();
   /** The stream sequence folded up to (the tail's position; own appends do not move it). */
   lastSeq = 0;
@@ -153,7 +167,10 @@ function foldEvent(v: FoldedView, e: RecordedEvent, domain: string): { kind: Con
     case 'placement': {
       if (e.aggregateId !== domain) return null;
       const before = v.ledger.seq;
-      applyLedgerEvent(v.ledger, e as RecordedEvent<PlacementEvent>);
+      const p = e as RecordedEvent<PlacementEvent>;
+      applyLedgerEvent(v.ledger, p);
+      // Released (now, or by the leader's own append this copy echoes): no tombstone needed.
+      if (p.type === 'ClaimsReleased') for (const id of p.data.ids) if (!v.ledger.claims.has(id)) v.deleted.delete(id);
       return v.ledger.seq !== before ? 'ledger' : null;
     }
     case 'container': {
@@ -175,7 +192,7 @@ function foldEvent(v: FoldedView, e: RecordedEvent, domain: string): { kind: Con
   }
 }
 
-/** Records a consumer's newer state; a deleted one becomes a tombstone. */
+/** Records a consumer's newer state; a deleted one is dropped, and remembered while it holds a claim. */
 function setConsumerIn(v: FoldedView, kind: ConsumerKind, id: string, s: Consumer): void {
   if (v.deleted.has(id)) return;
   const cur = kind === 'container' ? v.containers.get(id) : v.capsules.get(id);
@@ -183,7 +200,7 @@ function setConsumerIn(v: FoldedView, kind: ConsumerKind, id: string, s: Consume
   if (s.status === 'Deleted') {
     v.containers.delete(id);
     v.capsules.delete(id);
-    v.deleted.add(id);
+    if (v.ledger.claims.has(id)) v.deleted.add(id);
     return;
   }
   if (kind === 'container') v.containers.set(id, s as ContainerState);
@@ -362,7 +379,13 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       return foldEvent(this, e, o.domain);
     }
 
+    /**
+     * A command's outcome. One the view has folded past without holding the
+     * consumer is stale: the consumer was deleted meanwhile (and, holding no
+     * claim, not remembered), so it is not brought back.
+     */
     setConsumer(kind: ConsumerKind, id: string, s: Consumer): void {
+      if (s.seq <= this.lastSeq && !this.consumer(kind, id) && !this.deleted.has(id)) return;
       setConsumerIn(this, kind, id, s);
     }
 
@@ -388,6 +411,18 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       if (s.host !== null && !registry.isAlive(s.host) && s.status !== 'Unknown' && s.status !== 'Deleted') this.markLost(kind, s);
     }
 
+    /**
+     * A claim whose consumer this view remembers as deleted is released; one
+     * whose consumer it does not hold at all is checked against the
+     * consumer's log (`schedule` finds it deleted and releases the claim).
+     */
+    checkClaim(claim: LedgerClaim): void {
+      if (this.busy.has(claim.id)) return;
+      const known = this.consumer(claim.kind, claim.id);
+      if (!known && !this.deleted.has(claim.id)) this.schedule(claim);
+      else if (claimIsOrphaned(claim, this.consumerOf(claim))) this.releases.add(claim.id);
+    }
+
     reactToLedger(): void {
       // A commit by another (deposed) leader: schedule what it claimed, if it has not.
       for (const id of this.pending.keys()) {
@@ -402,9 +437,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     reconcileAll(): void {
       for (const id of this.containers.keys()) this.react('container', id);
       for (const id of this.capsules.keys()) this.react('capsule', id);
-      for (const claim of this.ledger.claims.values()) {
-        if (!this.busy.has(claim.id) && claimIsOrphaned(claim, this.consumerOf(claim))) this.releases.add(claim.id);
-      }
+      for (const claim of this.ledger.claims.values()) this.checkClaim(claim);
       this.wake();
     }
 
@@ -534,6 +567,14 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       const touched = this.fold(e);
       if (touched === 'ledger') this.reactToLedger();
       else if (touched) this.react(touched.kind, touched.id);
+      // A commit's claims may be of consumers deleted since it was planned (another
+      // instance's, folded now or already by a fenced retry's reload; or our own).
+      if (e.type === 'PlacementsCommitted' && e.aggregateId === o.domain) {
+        for (const p of (e as RecordedEvent<PlacementEvent & { type: 'PlacementsCommitted' }>).data.placements) {
+          const claim = this.ledger.claims.get(p.id);
+          if (claim) this.checkClaim(claim);
+        }
+      }
       if (this.pending.size > 0 || this.releases.size > 0) this.wake();
     }
 
@@ -554,6 +595,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
           await this.retrying('release', async () => {
             const done = await releaseClaims(ledgerDeps, this.ledger, releasable, `req-${o.newId()}`);
             stats.released += done.length;
+            for (const id of done) if (!this.ledger.claims.has(id)) this.deleted.delete(id);
           });
           continue;
         }
@@ -768,6 +810,6 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       log.info('placement stopped');
     },
     isLeader: () => session !== null && election.isLeader(),
-    stats: () => ({ ...stats, standbySeq: standby?.lastSeq ?? 0 }),
+    stats: () => ({ ...stats, standbySeq: standby?.lastSeq ?? 0, tombstones: (session ?? standby)?.deleted.size ?? 0 }),
   };
 }

@@ -15,7 +15,8 @@ import { Etcd3 } from 'etcd3';
 import type { CapsuleSpec, ContainerSpec, PlacementEvent, RecordedEvent } from '../../events/index.js';
 import type { HostRecord } from '../../domain/host.js';
 import type { ContainerState } from '../../domain/container.js';
-import { NO_VALID_HOST, foldLedger, overcommittedHosts, usageOf } from '../../domain/placement.js';
+import { NO_VALID_HOST, foldLedger, overcommittedHosts, requestFromContainer, usageOf } from '../../domain/placement.js';
+import { commitBatch } from '../../services/placement/ledger.js';
 import { connectNats, type NatsConnection } from '../../services/platform/nats.js';
 import { ensureStream } from '../../services/platform/stream.js';
 import { createJetStreamEventStore } from '../../services/platform/jetstream-eventstore.js';
@@ -273,6 +274,29 @@ describe('placement service', () => {
       return ids.every((id) => !l.claims.has(id));
     });
     for (const id of ids) expect((await store.load('container', id)).filter((e) => e.type === 'ContainerScheduled').length).toBeLessThanOrEqual(1);
+  });
+
+  it('a deleted container is remembered only until its claim is released, also when a lagging planner commits a claim for it after the deletion', async () => {
+    // Deleted before any placement: it fits nowhere (Error), then is deleted at once (never placed).
+    const id = randomUUID();
+    const created = await executeContainerCommand(deps(), id, { type: 'CreateContainer', spec: specOf({ name: 'lagged', cpu: 64, memory: 64 }), run: true }, {
+      ...user,
+      requestId: `req-${randomUUID()}`,
+    });
+    expect((await decided(id)).status).toBe('Error');
+    await executeContainerCommand(deps(), id, { type: 'DeleteContainer', stop: false, force: true }, { ...user, requestId: `req-${randomUUID()}` });
+    expect((await loadContainer(store, id)).status).toBe('Deleted');
+    // A deposed leader that planned it (as fitting) before the deletion commits now: fenced on the latest ledger, so it lands.
+    const stale = requestFromContainer({ ...created.state, spec: { ...created.state.spec!, cpu: 0.1 } } as ContainerState);
+    const l = await ledger();
+    const out = await commitBatch({ store, domain: 'default', newId: randomUUID, now: () => new Date() }, l, [stale], [host('h2', { cpus: 4, memoryMiB: 4096, availabilityZone: 'az2' })], 'spread', `req-${randomUUID()}`);
+    expect(out.placements.map((p) => p.id)).toEqual([id]);
+    // The leader finds the claim's consumer deleted and releases it; nothing was scheduled.
+    await waitFor('the lagging claim to be released', async () => !(await ledger()).claims.has(id));
+    expect((await store.load('container', id)).filter((e) => e.type === 'ContainerScheduled')).toEqual([]);
+    // With every claim of a deleted consumer released, neither the leader nor the standby remembers any deleted consumer.
+    await waitFor('no tombstones left', async () => instances.filter((p) => p.isLeader() || p.stats().standbySeq > 0).every((p) => p.stats().tombstones === 0));
+    for (const p of instances) expect(p.stats().tombstones, p.isLeader() ? 'leader' : 'standby').toBe(0);
   });
 
   it('the standby takes over within the TTL when the leader dies without resigning, from the view it folded while waiting', async () => {
