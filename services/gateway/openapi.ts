@@ -337,7 +337,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       states: 'any but Deleting',
       parameters: [query('network', 'Network.'), query('port', 'Port.'), query('fixed_ip', 'Fixed IP.')],
       minVersion: '1.8',
-      ...NOT_YET,
     }),
   },
   '/v1/containers/{ident}/network_detach': {
@@ -345,7 +344,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       states: 'any but Deleting',
       parameters: [query('network', 'Network.'), query('port', 'Port (1.17).')],
       minVersion: '1.6',
-      ...NOT_YET,
     }),
   },
   '/v1/containers/{ident}/network_list': {
@@ -356,7 +354,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       responses: { '200': ['The networks', obj({ networks: arr({ type: 'object' }) })], ...ERRORS_ZUN([401, 404]) },
       policy: 'container:network_list: admin or owner',
       minVersion: '1.13',
-      ...NOT_YET,
     },
   },
   '/v1/containers/{ident}/container_actions': {
@@ -385,7 +382,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       requestBody: obj({ template: { type: 'object', description: 'The capsule template (a k8s-pod-like object) or its JSON text' } }),
       responses: { '202': ['Accepted', { type: 'object' }], ...ERRORS_ZUN([400, 401, 403, 415]) },
       policy: 'capsule:create: admin or owner',
-      ...NOT_YET,
     },
     get: {
       summary: 'List capsules',
@@ -393,7 +389,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: [...LIST_PARAMS, ALL_PROJECTS],
       responses: { '200': ['A page', obj({ capsules: arr({ type: 'object' }), next: nullable(str()) })], ...ERRORS_ZUN([400, 401, 403]) },
       policy: 'capsule:get_all: admin or owner',
-      ...NOT_YET,
     },
   },
   '/v1/capsules/{ident}': {
@@ -403,7 +398,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: [IDENT],
       responses: { '200': ['The view', { type: 'object' }], ...ERRORS_ZUN([401, 404]) },
       policy: 'capsule:get: admin or owner',
-      ...NOT_YET,
     },
     delete: {
       summary: 'Delete a capsule',
@@ -411,7 +405,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       parameters: [IDENT, ALL_PROJECTS],
       responses: { '204': 'Deleting', ...ERRORS_ZUN([401, 403, 404]) },
       policy: 'capsule:delete: admin or owner',
-      ...NOT_YET,
     },
   },
   '/v1/hosts': {
@@ -537,7 +530,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       requestBody: obj({ neutron_net_id: str(), name: str() }, { required: ['name'] }),
       responses: { '200': ['The network', { type: 'object' }], ...ERRORS_ZUN([400, 401, 403, 415]) },
       policy: 'network:create: admin',
-      ...NOT_YET,
     },
   },
   '/v1/networks/{ident}': {
@@ -548,7 +540,6 @@ const PATHS: Record<string, Record<string, Op>> = {
       responses: { '204': 'Deleted', ...ERRORS_ZUN([401, 403, 404, 406]) },
       policy: 'network:delete: admin',
       minVersion: '1.27',
-      ...NOT_YET,
     },
   },
   '/v2.0/networks': {
