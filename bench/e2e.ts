@@ -147,6 +147,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     const procs: Record<string, number[]> = { dockerd: dockerPids, nats: cluster.nats.pid ? [cluster.nats.pid] : [] };
     for (const [name, svc] of cluster.services) if (svc.pid) procs[name.split(':')[0]!.replace('-', '_')] = [svc.pid];
     const cpu0 = Object.fromEntries(Object.entries(procs).map(([k, pids]) => [k, cpuOf(pids)]));
+    const io0 = Object.fromEntries(Object.entries(procs).map(([k, pids]) => [k, ioOf(pids)]));
     const varz = async () => (await (await fetch(`http://127.0.0.1:${cluster.nats.monitorPort}/varz`)).json()) as { in_msgs: number; out_msgs: number };
     // Per connection (each service names its own): messages it sent to and received from nats-server.
     type Conn = { cid: number; name?: string; in_msgs: number; out_msgs: number };
@@ -169,6 +170,15 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     const clientCpu = cpuMs(process.cpuUsage(client0)) / n;
     // CPU per container: the measured phase, not what follows it (the last passes' network records, the next resync).
     const cpu = Object.fromEntries(Object.entries(procs).map(([k, pids]) => [`cpu_${k}_ms_per_container`, (cpuOf(pids) - cpu0[k]!) / n]));
+    const syscalls = Object.fromEntries(
+      Object.entries(procs).flatMap(([k, pids]) => {
+        const io = ioOf(pids);
+        return [
+          [`syscalls_read_${k}_per_container`, (io.syscr - io0[k]!.syscr) / n],
+          [`syscalls_write_${k}_per_container`, (io.syscw - io0[k]!.syscw) / n],
+        ];
+      }),
+    );
     const msgs1 = await varz();
     const perConnection: Record<string, number> = {};
     for (const c of await connz()) {
@@ -211,6 +221,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         baseline_cpu_client_ms_per_container: baselineClientCpu,
         ...cpu,
         cpu_client_ms_per_container: clientCpu,
+        ...syscalls,
         nats_msgs_in_per_container: (msgs1.in_msgs - msgs0.in_msgs) / n,
         nats_msgs_out_per_container: (msgs1.out_msgs - msgs0.out_msgs) / n,
         ...perConnection,
@@ -222,7 +233,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
       notes:
         `layout: ${layout} (E2E_LAYOUT). ` +
         'baseline = dockerode create+start with the same image, command, Init, memory and CPU limits, on a user-defined bridge network like the project network the host actor attaches; ours = gateway POST ?run=true until ContainerStarted is on the stream. ' +
-        'nats_msgs_*: messages into and out of nats-server per container (all connections, the subscription of this benchmark included); nats_msgs_<service>_sent/received: the same for the connection of one service. cpu_*: CPU time per container of each process during the measured phase (dockerd = dockerd + containerd; client = this benchmark process, which drives the load); *_cpu_busy_pct: the whole machine, all processes (other users included). ' +
+        'syscalls_read/write_*: read and write system calls per container of each process (/proc/<pid>/io: sockets, pipes and files alike). nats_msgs_*: messages into and out of nats-server per container (all connections, the subscription of this benchmark included); nats_msgs_<service>_sent/received: the same for the connection of one service. cpu_*: CPU time per container of each process during the measured phase (dockerd = dockerd + containerd; client = this benchmark process, which drives the load); *_cpu_busy_pct: the whole machine, all processes (other users included). ' +
         'The services log to files (not through the benchmark process); the client speaks keep-alive HTTP with node:http in both phases. ' +
         'Where the time goes (diagnostics): baseline_create/start = the two Docker calls of the baseline; ours_stage_* = from the POST to its 202, from the POST to ContainerScheduled (gateway + placement), from ContainerScheduled to ContainerCreated (projector, host actor, Docker create), from ContainerCreated to ContainerStarted (mostly Docker start), each as this benchmark saw the events. ' +
         'serial_*: a diagnostic, not a target: the same, one container at a time, where nothing waits for the CPU, so the difference is the latency the system itself adds.',
@@ -334,6 +345,22 @@ function cpuOf(pids: readonly number[]): number {
     }
   }
   return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** Read and write system calls made so far by the processes (/proc/<pid>/io; 0 for those gone or unreadable). */
+function ioOf(pids: readonly number[]): { syscr: number; syscw: number } {
+  let syscr = 0;
+  let syscw = 0;
+  for (const pid of pids) {
+    try {
+      const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+      syscr += Number(/^syscr: (\d+)$/m.exec(io)?.[1] ?? 0);
+      syscw += Number(/^syscw: (\d+)$/m.exec(io)?.[1] ?? 0);
+    } catch {
+      // gone
+    }
+  }
+  return { syscr, syscw };
 }
 
 /** Starts measuring how busy all CPUs are; the returned function gives the busy percentage since. */
