@@ -26,7 +26,8 @@
  * `desired`, carried out in `observed`. A rebuild stamps its generation on the
  * new container's labels, so an actor that crashed after the rebuild but
  * before recording it adopts the new container instead of rebuilding again.
- * Reboot, kill and commit are at-least-once across a crash. Pending commits
+ * Reboot and kill are at-least-once across a crash; a commit is found again
+ * by its image's label (services/host-actor/docker.ts). Pending commits
  * go first, oldest first, before any other operation: they were asked of the
  * container as it was (a commit then a stop commits the running container).
  */

@@ -227,7 +227,9 @@ export interface ContainerRuntime {
   /**
    * `docker commit` to repository:tag (a running container is paused
    * meanwhile, as Zun does), labelled as committed with `imageUuid`
-   * (domain/images.ts). Returns the image id.
+   * (domain/images.ts). Returns the image id. An image already labelled with
+   * `imageUuid` and tagged repository:tag is that commit, made before a
+   * crash: it is returned, not made again.
    */
   commit(ref: ContainerRef, image: { readonly repository: string; readonly tag: string; readonly imageUuid: string }): Promise<string>;
   /** Force-removes; a container that is already gone is not an error. */
@@ -647,15 +649,18 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     },
     async commit(ref, { repository, tag, imageUuid }) {
       const c = await ownedTarget(ref);
+      const made = await call(`list images labelled ${imageUuid}`, () => docker.listImages({ filters: { label: [`${COMMIT_LABELS.uuid}=${imageUuid}`] } }));
+      const before = made.find((i) => (i.RepoTags ?? []).includes(`${repository}:${tag}`));
+      if (before) return before.Id;
       // Docker copies the container's labels into the image: ours are blanked, so
       // that no container made from the image (here or by hand) passes for ours.
       const blank = Object.values(LABELS).map((k) => `${k}=""`);
       const mark = [`${COMMIT_LABELS.uuid}="${imageUuid}"`, `${COMMIT_LABELS.ref}="${repository}:${tag}"`];
-      const made = (await call(`commit ${ref.dockerId} to ${repository}:${tag}`, () =>
+      const image = (await call(`commit ${ref.dockerId} to ${repository}:${tag}`, () =>
         c.commit({ repo: repository, tag, pause: true, changes: `LABEL ${[...blank, ...mark].join(' ')}` }),
       )) as { Id?: string };
-      if (!made?.Id) throw new RuntimeError(RuntimeErrorCode.docker, `commit of ${ref.dockerId} to ${repository}:${tag} returned no image id`);
-      return made.Id;
+      if (!image?.Id) throw new RuntimeError(RuntimeErrorCode.docker, `commit of ${ref.dockerId} to ${repository}:${tag} returned no image id`);
+      return image.Id;
     },
     async restart(ref, t) {
       const c = await ownedTarget(ref);

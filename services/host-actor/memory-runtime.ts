@@ -284,6 +284,7 @@ export function createMemoryRuntime(opts: { images?: readonly string[] } = {}): 
     async commit(ref, image) {
       fail('commit', ref.dockerId);
       owned(ref);
+      // One image per commit uuid, as Docker's labelled image is found again (docker.ts).
       images.add(`${image.repository}:${image.tag}`);
       return `sha256:${image.imageUuid.replace(/-/g, '')}`;
     },

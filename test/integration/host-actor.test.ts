@@ -306,6 +306,29 @@ describe('host actor on the real dockerd', () => {
     expect(d.HostConfig.Memory).toBe(48 * 1024 * 1024);
   });
 
+  it('commit: made by the actor from the log, recorded with the image id; a commit made before a crash is found by its label, not made twice', async () => {
+    const uuid = await place(HOST_A);
+    const running = await untilStatus(uuid, 'Running');
+    const repo = `ha-commit-${process.pid}`;
+    const imageUuid = randomUUID();
+    try {
+      await cmd(uuid, { type: 'CommitContainer', repository: repo, tag: 'v1', imageUuid });
+      const done = await until(uuid, 'committed', (s) => s.observed.commitDone === 1);
+      const committed = (await store.load('container', uuid, running.seq)).filter((e) => e.type === 'ContainerCommitted');
+      const image = await docker.getImage(`${repo}:v1`).inspect();
+      expect(committed.map((e) => e.data)).toEqual([{ generation: 1, repository: repo, tag: 'v1', imageUuid, imageId: image.Id }]);
+      expect(image.Config.Labels).toMatchObject({ [LABELS.managed]: '', [LABELS.host]: '', [LABELS.container]: '', 'zun.image.uuid': imageUuid });
+      expect(done.status).toBe('Running');
+      expect((await onlyDocker(uuid)).State.Status).toBe('running');
+      // The actor died after Docker made the image and before the record: the pass after its restart commits again.
+      const again = await createDockerRuntime().commit({ host: HOST_A, uuid, dockerId: running.observed.dockerId! }, { repository: repo, tag: 'v1', imageUuid });
+      expect(again).toBe(image.Id);
+      expect(await docker.listImages({ filters: { label: [`zun.image.uuid=${imageUuid}`] } })).toHaveLength(1);
+    } finally {
+      await docker.getImage(`${repo}:v1`).remove().catch(() => {});
+    }
+  });
+
   it('drift: docker pause and unpause behind its back are accepted; docker stop -> Stopped; docker rm -f -> Error "No such container"', async () => {
     const uuid = await place(HOST_A);
     const running = await untilStatus(uuid, 'Running');
