@@ -226,6 +226,14 @@ describe('diffContainer: commit', () => {
     expect(diffContainer(refused, docker('running'))).toEqual([{ type: 'stop', dockerId: 'd1', timeout: 1 }]);
   });
 
+  it('a commit asked for before a rebuild is made of the container before it is rebuilt', () => {
+    const s = given(...running, commit('a'), { type: 'RebuildContainer', image: 'zun-base:v2', imageDriver: null });
+    expect(s.status).toBe('Rebuilding');
+    expect(diffContainer(s, docker('running'))).toMatchObject([{ type: 'commit', dockerId: 'd1', generation: 1 }]);
+    // While the rebuild is under way, no commit is accepted.
+    expect(given(...running, { type: 'RebuildContainer', image: 'zun-base:v2', imageDriver: null }, commit('a')).desired.commitGen).toBe(0);
+  });
+
   it('a paused or stopped container is committed as it is; one in transition is waited for', () => {
     const paused = given(...running, { type: 'PauseContainer' }, observe({ type: 'ContainerPaused', data: {} }), commit('p'));
     expect(diffContainer(paused, docker('paused'))).toMatchObject([{ type: 'commit', generation: 1, repository: 'p' }]);

@@ -194,6 +194,10 @@ function observationFor(s: ContainerState, d: DockerObservation | null): Contain
 
 /** Phase 2: Docker operations towards `desired`, the log being in step with Docker. */
 function actionsFor(s: ContainerState, spec: ContainerSpec, d: DockerObservation | null): Action[] {
+  // A commit is refused while a rebuild or reboot is under way, so one pending
+  // with them was asked for first: it goes first, on the container as it is.
+  const commit = pendingCommits(s)[0];
+  if (commit && d !== null && !transient(d)) return [{ type: 'commit', dockerId: d.dockerId, ...commit }];
   if (rebuildPending(s)) {
     return [{ type: 'rebuild', dockerId: d?.dockerId ?? null, image: spec.image, pullPolicy: spec.imagePullPolicy, generation: s.desired.rebuildGen }];
   }
@@ -206,8 +210,6 @@ function actionsFor(s: ContainerState, spec: ContainerSpec, d: DockerObservation
       : [];
   }
   if (transient(d)) return [];
-  const commit = pendingCommits(s)[0];
-  if (commit) return [{ type: 'commit', dockerId: d.dockerId, ...commit }];
   const op = operationFor(s, d);
   // Limits last: a failed `docker update` must not hold up the operation.
   const limits: Action[] =
