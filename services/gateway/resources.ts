@@ -36,7 +36,7 @@ import { type CapsuleSpec, type ContainerSpec, type MountRequest, type NetReques
 import type { NetworkEvent, NetworkRef } from '../../events/network.js';
 import { createFoldIndex, type ReadEventsFrom } from './fold-index.js';
 import { evolveNetwork, initialNetworkState, ipInCidr, neutronPortOf, portOf, ipv6InCidr, networkLive, networkRefOf, sameIpv6, subnet6At, type NetworkState, type PortBinding, type PortState } from '../../domain/network.js';
-import type { NeutronPort } from '../host-actor/network/neutron-client.js';
+import type { NeutronPort } from '../openstack/neutron-client.js';
 import { desiredNets } from '../../domain/container.js';
 import { volumeHolders, volumeLive, type VolumeState } from '../../domain/volume.js';
 import { loadCapsule, loadContainer, type CommandDeps } from '../platform/commands.js';

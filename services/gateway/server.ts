@@ -6,8 +6,8 @@
  * The caller owns `nc`; `close()` stops listening (in-flight requests finish)
  * and stops the read model's watch, but does not close the connection.
  */
-import { createNeutronClient } from '../host-actor/network/neutron-client.js';
-import { staticToken } from '../host-actor/network/openstack-http.js';
+import { createNeutronClient } from '../openstack/neutron-client.js';
+import { staticToken } from '../openstack/openstack-http.js';
 import { createAuditReader } from '../audit/reader.js';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';

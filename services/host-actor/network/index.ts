@@ -14,8 +14,8 @@ import type Docker from 'dockerode';
 import type { Logger } from '../../platform/log.js';
 import { createBridgeNetworkDriver } from './bridge.js';
 import { createKuryrNetworkDriver, KURYR_DRIVER_NAME } from './kuryr.js';
-import { createNeutronClient } from './neutron-client.js';
-import { staticToken, type OpenStackAuth } from './openstack-http.js';
+import { createNeutronClient } from '../../openstack/neutron-client.js';
+import { staticToken, type OpenStackAuth } from '../../openstack/openstack-http.js';
 import type { NetworkDriver } from './types.js';
 
 export * from './types.js';

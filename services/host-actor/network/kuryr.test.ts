@@ -7,11 +7,11 @@ import Docker from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixture, startHttpStub, type HttpStub, type StubRequest, type StubReply } from '../../../test/support/http-stub.js';
 import { createLogger } from '../../platform/log.js';
-import { createNeutronClient } from './neutron-client.js';
+import { createNeutronClient } from '../../openstack/neutron-client.js';
 import { createKuryrNetworkDriver, kuryrNetworkCreateBody } from './kuryr.js';
 import { NetworkError, type NetworkDriver, type NetworkSpec } from './types.js';
 import { createNetworkDriver, parseNetworkConfig } from './index.js';
-import { OpenStackApiError, staticToken } from './openstack-http.js';
+import { OpenStackApiError, staticToken } from '../../openstack/openstack-http.js';
 
 const log = createLogger('test', 'silent');
 const HOST = 'compute-1';

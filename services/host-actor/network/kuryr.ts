@@ -29,8 +29,8 @@
 import { isIPv6 } from 'node:net';
 import type Docker from 'dockerode';
 import type { Logger } from '../../platform/log.js';
-import type { NeutronClient, NeutronNetwork, NeutronPort, NeutronSubnet, PortCreateBody } from './neutron-client.js';
-import { OpenStackApiError, OpenStackErrorCode } from './openstack-http.js';
+import type { NeutronClient, NeutronNetwork, NeutronPort, NeutronSubnet, PortCreateBody } from '../../openstack/neutron-client.js';
+import { OpenStackApiError, OpenStackErrorCode } from '../../openstack/openstack-http.js';
 import {
   NetworkError,
   NetworkErrorCode,

@@ -44,9 +44,9 @@ import { arch } from 'node:os';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../platform/log.js';
-import { OpenStackApiError, OpenStackErrorCode } from '../network/openstack-http.js';
+import { OpenStackApiError, OpenStackErrorCode } from '../../openstack/openstack-http.js';
 import { createKeyedLock } from '../network/types.js';
-import type { CinderClient, CinderVolume, ConnectionInfo, ConnectorProperties } from './cinder-client.js';
+import type { CinderClient, CinderVolume, ConnectionInfo, ConnectorProperties } from '../../openstack/cinder-client.js';
 import type { Mounter } from './host-commands.js';
 import {
   VolumeError,

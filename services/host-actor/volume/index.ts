@@ -12,9 +12,9 @@
  *   ISCSI_INITIATOR        cinder: connector initiator (optional)
  */
 import type { Logger } from '../../platform/log.js';
-import { staticToken, type OpenStackAuth } from '../network/openstack-http.js';
+import { staticToken, type OpenStackAuth } from '../../openstack/openstack-http.js';
 import { createBindFileStore, type BindFileStore } from './bind-file.js';
-import { createCinderClient } from './cinder-client.js';
+import { createCinderClient } from '../../openstack/cinder-client.js';
 import { connectorProperties, createCinderDriver, type VolumeConnector } from './cinder.js';
 import { createCommandRunner, createMounter, type RunCommand } from './host-commands.js';
 import { createLocalBlockDriver } from './local-block.js';

@@ -9,7 +9,7 @@
  *   DELETE /v2.0/ports/<id>                  delete_port  -> 204
  * Tested against recorded responses only (test/fixtures/neutron/); see README.md.
  */
-import type { Logger } from '../../platform/log.js';
+import type { Logger } from '../platform/log.js';
 import { createJsonCaller, type OpenStackAuth } from './openstack-http.js';
 
 export interface NeutronNetwork {

@@ -8,7 +8,7 @@
  * Keystone is not this module's business: `auth.token()` is given by the
  * caller (a static token from the configuration today).
  */
-import type { Logger } from '../../platform/log.js';
+import type { Logger } from '../platform/log.js';
 
 export interface OpenStackAuth {
   /** A valid token for the service's project; called before every request. */

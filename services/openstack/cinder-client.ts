@@ -18,8 +18,8 @@
  * e.g. http://controller:8776/v3/<project_id>. Tested against recorded
  * responses only (test/fixtures/cinder/); see README.md.
  */
-import type { Logger } from '../../platform/log.js';
-import { createJsonCaller, type OpenStackAuth } from '../network/openstack-http.js';
+import type { Logger } from '../platform/log.js';
+import { createJsonCaller, type OpenStackAuth } from './openstack-http.js';
 
 export interface CinderAttachment {
   readonly id?: string;
