@@ -8,6 +8,7 @@ import { createLogger } from '../platform/log.js';
 import { connectNats } from '../platform/nats.js';
 import { ensureStream } from '../platform/stream.js';
 import { startAuditSubscriber } from './subscriber.js';
+import { onShutdownSignals } from '../platform/shutdown.js';
 
 const config = loadConfig();
 const log = createLogger('audit', config.logLevel);
@@ -29,14 +30,10 @@ const audit = await startAuditSubscriber({
 });
 log.info({ dir: config.dir, fsync: config.fsync, head: audit.head }, 'ready');
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'stopping');
-  await audit.stop();
-  await nc.drain();
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+onShutdownSignals({
+  log,
+  stop: async () => {
+    await audit.stop();
+    await nc.drain();
+  },
+});

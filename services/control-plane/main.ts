@@ -18,6 +18,7 @@ import { loadConfig as placementConfig } from '../placement/config.js';
 import { createPlacement } from '../placement/placement.js';
 import { loadConfig as projectorConfig } from '../projector/config.js';
 import { createProjector, resetReadModels } from '../projector/projector.js';
+import { onShutdownSignals } from '../platform/shutdown.js';
 
 const gw = gatewayConfig();
 const pl = placementConfig();
@@ -50,22 +51,13 @@ await placement.start();
 const gateway = await startGateway({ nc, log: log.child({ part: 'gateway' }), config: gw, etcd, compute: { hostRpcTimeoutMs: gw.hostRpcTimeoutMs, wsSecret: gw.wsSecret } });
 log.info({ url: gateway.url }, 'ready');
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'stopping');
-  try {
+onShutdownSignals({
+  log,
+  stop: async () => {
     await gateway.close();
     await placement.stop({ resign: true });
     await projector.stop();
     etcd.close();
     await nc.drain();
-  } catch (err) {
-    log.error({ err }, 'unclean shutdown');
-    process.exit(1);
-  }
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+  },
+});

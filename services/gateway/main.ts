@@ -9,6 +9,7 @@ import { connectNats } from '../platform/nats.js';
 import { ensureStream } from '../platform/stream.js';
 import { startGateway } from './server.js';
 import { Etcd3 } from 'etcd3';
+import { onShutdownSignals } from '../platform/shutdown.js';
 
 const config = loadConfig();
 const log = createLogger('gateway', config.logLevel);
@@ -18,20 +19,11 @@ const etcd = new Etcd3({ hosts: [...config.etcdEndpoints] });
 const gateway = await startGateway({ nc, log, config, etcd, compute: { hostRpcTimeoutMs: config.hostRpcTimeoutMs, wsSecret: config.wsSecret } });
 log.info({ url: gateway.url }, 'ready');
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'stopping');
-  try {
+onShutdownSignals({
+  log,
+  stop: async () => {
     await gateway.close();
     etcd.close();
     await nc.drain();
-  } catch (err) {
-    log.error({ err }, 'unclean shutdown');
-    process.exit(1);
-  }
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+  },
+});

@@ -17,6 +17,7 @@ import { createNetworkDriver } from './network/index.js';
 import { createVolumeDriver } from './volume/index.js';
 import { createHostResources } from './resources.js';
 import { createRpcExtras } from './rpc-extras.js';
+import { onShutdownSignals } from '../platform/shutdown.js';
 
 const config = loadConfig();
 const log = createLogger('host-actor', config.logLevel).child({ host: config.hostname });
@@ -66,15 +67,11 @@ const actor = createHostActor({
 await actor.start();
 log.info('ready');
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'stopping');
-  await actor.stop();
-  etcd.close();
-  await nc.drain();
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+onShutdownSignals({
+  log,
+  stop: async () => {
+    await actor.stop();
+    etcd.close();
+    await nc.drain();
+  },
+});

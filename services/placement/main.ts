@@ -12,6 +12,7 @@ import { ensureStream } from '../platform/stream.js';
 import { createJetStreamEventStore } from '../platform/jetstream-eventstore.js';
 import { loadConfig } from './config.js';
 import { createPlacement } from './placement.js';
+import { onShutdownSignals } from '../platform/shutdown.js';
 
 const config = loadConfig();
 const log = createLogger('placement', config.logLevel).child({ instance: config.instanceId });
@@ -35,15 +36,11 @@ const placement = createPlacement({
 await placement.start();
 log.info({ weigher: config.weigher, domain: config.domain }, 'ready');
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'stopping');
-  await placement.stop({ resign: true });
-  etcd.close();
-  await nc.drain();
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+onShutdownSignals({
+  log,
+  stop: async () => {
+    await placement.stop({ resign: true });
+    etcd.close();
+    await nc.drain();
+  },
+});

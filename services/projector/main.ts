@@ -8,6 +8,7 @@ import { connectNats } from '../platform/nats.js';
 import { ensureStream } from '../platform/stream.js';
 import { createJetStreamEventStore } from '../platform/jetstream-eventstore.js';
 import { createProjector, resetReadModels } from './projector.js';
+import { onShutdownSignals } from '../platform/shutdown.js';
 
 const config = loadConfig();
 const log = createLogger('projector', config.logLevel);
@@ -20,14 +21,10 @@ if (config.rebuild) {
 const projector = await createProjector({ nc, store: createJetStreamEventStore({ nc }), log });
 log.info('ready');
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'stopping');
-  await projector.stop();
-  await nc.drain();
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+onShutdownSignals({
+  log,
+  stop: async () => {
+    await projector.stop();
+    await nc.drain();
+  },
+});
