@@ -46,6 +46,8 @@ const placement = createPlacement({
   electionTtlSeconds: pl.electionTtlSeconds,
   batchSize: pl.batchSize,
   batchDelayMs: pl.batchDelayMs,
+  ...(pl.snapshotEveryEvents === 0 ? { viewSnapshots: false as const } : { snapshotEveryEvents: pl.snapshotEveryEvents }),
+  snapshotMinIntervalMs: pl.snapshotMinIntervalMs,
 });
 await placement.start();
 const gateway = await startGateway({ nc, log: log.child({ part: 'gateway' }), config: gw, etcd, compute: { hostRpcTimeoutMs: gw.hostRpcTimeoutMs, wsSecret: gw.wsSecret } });

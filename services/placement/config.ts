@@ -16,6 +16,10 @@ export interface PlacementConfig {
   readonly batchSize: number;
   /** How long a batch waits to fill before it is planned. */
   readonly batchDelayMs: number;
+  /** A standby snapshots its view after folding this many events past the latest snapshot; 0: no snapshots (read or written). */
+  readonly snapshotEveryEvents: number;
+  /** At most one snapshot per this many ms. */
+  readonly snapshotMinIntervalMs: number;
   readonly logLevel: string;
 }
 
@@ -51,6 +55,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlacementConfi
     electionTtlSeconds: int(env, 'PLACEMENT_ELECTION_TTL', 5, 2),
     batchSize: int(env, 'PLACEMENT_BATCH_SIZE', 500, 1),
     batchDelayMs: int(env, 'PLACEMENT_BATCH_DELAY_MS', 20, 0),
+    snapshotEveryEvents: int(env, 'PLACEMENT_SNAPSHOT_EVERY', 10_000, 0),
+    snapshotMinIntervalMs: int(env, 'PLACEMENT_SNAPSHOT_INTERVAL_MS', 30_000, 0),
     logLevel: env['LOG_LEVEL'] ?? 'info',
   };
 }

@@ -32,6 +32,8 @@ const placement = createPlacement({
   electionTtlSeconds: config.electionTtlSeconds,
   batchSize: config.batchSize,
   batchDelayMs: config.batchDelayMs,
+  ...(config.snapshotEveryEvents === 0 ? { viewSnapshots: false as const } : { snapshotEveryEvents: config.snapshotEveryEvents }),
+  snapshotMinIntervalMs: config.snapshotMinIntervalMs,
 });
 await placement.start();
 log.info({ weigher: config.weigher, domain: config.domain }, 'ready');

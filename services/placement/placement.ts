@@ -69,6 +69,7 @@ import { commitBatch, releaseClaims, type LedgerDeps } from './ledger.js';
 import { failScheduling, markHostLost, scheduleClaim, type PlacementCommandDeps } from './consumers.js';
 import { createEtcdElection, type Election, type LeaderTerm } from './election.js';
 import { createHostRegistryView, type HostChange, type PlacementHostRegistry } from './registry.js';
+import { createViewSnapshots, type ViewSnapshots, type ViewState } from './view-snapshot.js';
 
 export const ELECTION_NAME = 'zun-placement';
 
@@ -96,6 +97,15 @@ export interface PlacementOptions {
   /** Injected for tests; by default built on `etcd`. */
   readonly registry?: PlacementHostRegistry;
   readonly election?: Election;
+  /**
+   * Snapshots of the folded view (view-snapshot.ts): a standby writes one
+   * when it has folded `snapshotEveryEvents` events past the latest (default
+   * 10,000), at most once per `snapshotMinIntervalMs` (default 30 s); an
+   * instance with an empty view starts from the latest. `false`: none.
+   */
+  readonly viewSnapshots?: ViewSnapshots | false;
+  readonly snapshotEveryEvents?: number;
+  readonly snapshotMinIntervalMs?: number;
 }
 
 export interface PlacementStats {
@@ -104,6 +114,10 @@ export interface PlacementStats {
   readonly takeoverEvents: number;
   /** How far the standby view has folded the stream (0 while leading). */
   readonly standbySeq: number;
+  /** The sequence of the snapshot this instance's view last started from (0: it folded from the start). */
+  readonly startedFromSnapshot: number;
+  /** Snapshots of the view this instance wrote (as a standby). */
+  readonly snapshotsWritten: number;
   /** Deleted consumers the view still remembers (the leader's, else the standby's): those whose claim is not yet released. */
   readonly tombstones: number;
   readonly placed: number;
@@ -158,6 +172,15 @@ class FoldedView {
   deleted = new Set<string>();
   /** The stream sequence folded up to (the tail's position; own appends do not move it). */
   lastSeq = 0;
+}
+
+/** Makes `v` the snapshot's view (v must be empty: nothing folded yet). */
+function adoptSnapshot(v: FoldedView, snap: ViewState): void {
+  v.ledger = snap.ledger;
+  v.containers = snap.containers;
+  v.capsules = snap.capsules;
+  v.deleted = snap.deleted;
+  v.lastSeq = snap.lastSeq;
 }
 
 /** Folds one event into a view; returns the consumer it touched, if any. Skips what is already folded. */
@@ -290,7 +313,25 @@ export function createPlacement(o: PlacementOptions): PlacementService {
   const election =
     o.election ??
     createEtcdElection({ etcd: o.etcd, name: ELECTION_NAME, instanceId: o.instanceId, ttlSeconds: o.electionTtlSeconds ?? 5, log });
-  const stats = { terms: 0, takeoverEvents: 0, placed: 0, failed: 0, released: 0, lost: 0, conflicts: 0, commits: 0 };
+  const stats = { terms: 0, takeoverEvents: 0, placed: 0, failed: 0, released: 0, lost: 0, conflicts: 0, commits: 0, startedFromSnapshot: 0, snapshotsWritten: 0 };
+  const snapshots = o.viewSnapshots === false ? null : (o.viewSnapshots ?? createViewSnapshots({ nc: o.nc, domain: o.domain, streamName: o.streamName }));
+  const snapshotEvery = o.snapshotEveryEvents ?? 10_000;
+  const snapshotInterval = o.snapshotMinIntervalMs ?? 30_000;
+
+  /** Starts an empty view from the latest snapshot, if there is a usable one. Never fails: the stream is the fallback. */
+  async function fromSnapshot(v: FoldedView, l: Logger): Promise<void> {
+    if (!snapshots || v.lastSeq !== 0) return;
+    try {
+      const t0 = Date.now();
+      const snap = await snapshots.read();
+      if (!snap || v.lastSeq !== 0) return;
+      adoptSnapshot(v, snap);
+      stats.startedFromSnapshot = snap.lastSeq;
+      l.info({ seq: snap.lastSeq, containers: snap.containers.size, capsules: snap.capsules.size, claims: snap.ledger.claims.size, ms: Date.now() - t0 }, 'view started from a snapshot');
+    } catch (err) {
+      l.warn({ err: (err as Error).message }, 'view snapshot unreadable; folding the stream from the start');
+    }
+  }
   let session: Session | null = null;
   let standby: Standby | null = null;
   let stopping = false;
@@ -517,6 +558,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     async run(warm: Promise<FoldedView | null>): Promise<void> {
       const view = await warm;
       if (view) this.adopt(view);
+      else await fromSnapshot(this, this.log);
       if (!this.active) return;
       const from = this.lastSeq + 1;
       this.log.info({ from }, view ? 'leading: catching up from the standby view' : 'leading: folding the stream');
@@ -751,8 +793,42 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       void t?.close().catch(() => {});
     }
 
+    /** Folded up to this when the latest snapshot (ours or another standby's) was taken. */
+    private snapshotSeq = 0;
+    private lastSnapshotAt = 0;
+    private snapshotting = false;
+
+    /**
+     * Writes a snapshot of this view when it has folded enough past the
+     * latest one. Called between folds: the view is a cut at lastSeq, and
+     * write() encodes it before it awaits anything.
+     */
+    private maybeSnapshot(): void {
+      if (!snapshots || this.snapshotting || this.stopped) return;
+      if (this.lastSeq - this.snapshotSeq < snapshotEvery || Date.now() - this.lastSnapshotAt < snapshotInterval) return;
+      this.snapshotting = true;
+      this.lastSnapshotAt = Date.now();
+      const seq = this.lastSeq;
+      const write = snapshots.write(this);
+      void (async () => {
+        try {
+          // Another standby may have written a newer one meanwhile; ours is written anyway (it is valid).
+          const bytes = await write;
+          this.snapshotSeq = seq;
+          stats.snapshotsWritten++;
+          this.src.log.info({ seq, bytes }, 'view snapshot written');
+        } catch (err) {
+          this.src.log.warn({ err: (err as Error).message, seq }, 'view snapshot not written');
+        } finally {
+          this.snapshotting = false;
+        }
+      })();
+    }
+
     private async follow(): Promise<void> {
       const active = () => !this.stopped;
+      await fromSnapshot(this, this.src.log);
+      if (snapshots) this.snapshotSeq = Math.max(this.lastSeq, await snapshots.latestSeq().catch(() => 0));
       while (active()) {
         try {
           await catchUp(this, this.src, active);
@@ -763,10 +839,12 @@ export function createPlacement(o: PlacementOptions): PlacementService {
           await sleep(500);
         }
       }
+      this.maybeSnapshot();
       await tailStream(this, this.src, active, (m) => {
         if (this.stopped) return;
         const e = decodeTail(this, m, this.src.log);
         if (e) foldEvent(this, e, o.domain);
+        this.maybeSnapshot();
       }, (msgs) => (this.tail = msgs));
     }
   }

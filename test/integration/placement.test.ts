@@ -82,7 +82,7 @@ describe('placement service', () => {
   const deps = () => ({ store, newId: randomUUID, now: () => new Date() });
   const user = { projectId: 'p1', userId: 'u1' };
 
-  async function startInstance(name: string): Promise<PlacementService> {
+  async function startInstance(name: string, extra: Partial<Parameters<typeof createPlacement>[0]> = {}): Promise<PlacementService> {
     const etcd = new Etcd3({ hosts: etcdServer.endpoint });
     clients.push(etcd);
     const pnc = await connectNats({ servers: nats.url, name, log });
@@ -100,6 +100,7 @@ describe('placement service', () => {
       electionTtlSeconds: TTL,
       // Long enough that a test can tell a request planned at once from one that waited.
       batchDelayMs: BATCH_DELAY_MS,
+      ...extra,
     });
     await p.start();
     instances.push(p);
@@ -376,4 +377,39 @@ describe('placement service', () => {
     expect(s.host).not.toBeNull();
   });
 
+  it('view snapshots: a fresh instance starts from the standby\'s snapshot, folds only what came after, and places and releases as one that folded everything', async () => {
+    const deleteAndObserve = async (id: string) => {
+      expect((await executeContainerCommand(deps(), id, { type: 'DeleteContainer', stop: false, force: true }, { ...user, requestId: `req-${randomUUID()}` })).ok).toBe(true);
+      expect((await loadContainer(store, id)).status).toBe('Deleting'); // placed, and its host is up
+      await executeContainerCommand(deps(), id, { type: 'RecordObservation', observation: { type: 'ContainerDeleted', data: {} } }, { ...user, requestId: `req-${randomUUID()}` });
+    };
+    // In the snapshot: a container placed before it.
+    const early = await decided(await create({ cpu: 0.1, memory: 64 }));
+    expect(early.host).not.toBeNull();
+    // A standby that writes a snapshot as soon as it has folded 10 events past the last one.
+    const writer = await startInstance('pl-snap', { snapshotEveryEvents: 10, snapshotMinIntervalMs: 0 });
+    const { state } = await (await jetstreamManager(nc)).streams.info(STREAM_NAME);
+    await waitFor('a snapshot written', async () => writer.stats().snapshotsWritten > 0 && writer.stats().standbySeq >= state.last_seq);
+    // After it: a container placed, then deleted and released.
+    const after = await decided(await create({ cpu: 0.1, memory: 64 }));
+    expect(after.host).not.toBeNull();
+    await deleteAndObserve(after.uuid);
+    await waitFor('the deleted one released', async () => !(await ledger()).claims.has(after.uuid));
+
+    const fresh = await startInstance('pl-fresh');
+    await waitFor('the fresh instance to start from the snapshot', async () => fresh.stats().startedFromSnapshot > 0);
+    // Its view began at the snapshot's sequence, well into the stream: it never folded what came before.
+    expect(fresh.stats().startedFromSnapshot).toBeGreaterThanOrEqual(state.last_seq);
+    // Only it is left to lead: everything else resigns.
+    for (const p of instances) if (p !== fresh) await p.stop({ resign: true });
+    await waitFor('the fresh instance to lead', async () => fresh.isLeader(), 20_000, 50);
+    // It places, within capacity, and releases the claim of a container it knows from the snapshot only.
+    const next = await decided(await create({ cpu: 0.1, memory: 64 }));
+    expect(next.host).not.toBeNull();
+    const capacity = { h1: [2, 2048], h2: [4, 4096], h3: [1, 1024], h4: [2, 1024] } as const;
+    expect(overcommittedHosts(await ledger(), new Map(Object.entries(capacity).map(([h, [cpus, memoryMiB]]) => [h, host(h, { cpus, memoryMiB }).capacity])))).toEqual([]);
+    expect((await ledger()).claims.has(early.uuid)).toBe(true);
+    await deleteAndObserve(early.uuid);
+    await waitFor('the fresh leader to release the claim', async () => !(await ledger()).claims.has(early.uuid));
+  });
 });
