@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Etcd3 } from 'etcd3';
-import { envelope, type ContainerEvent, type EventEnvelope, type PlacementEvent, type RecordedEvent } from '../events/index.js';
+import { STREAM_NAME, envelope, type ContainerEvent, type EventEnvelope, type PlacementEvent, type RecordedEvent } from '../events/index.js';
 import type { HostRecord } from '../domain/host.js';
 import { evolveContainer, initialContainerState, type ContainerState } from '../domain/container.js';
 import { applyLedgerEvent, initialLedger, overcommittedHosts, type Weigher } from '../domain/placement.js';
@@ -75,18 +75,22 @@ export async function benchPlacement(opts: BenchPlacementOptions = {}): Promise<
   const pnc = await connect({ servers: nats.url, name: 'bench-placement-service' });
   const etcd = new Etcd3({ hosts: etcdServer.endpoint });
   const hostsEtcd = new Etcd3({ hosts: etcdServer.endpoint });
-  const placement = createPlacement({
-    nc: pnc,
-    store: createJetStreamEventStore({ nc: pnc }),
-    etcd,
-    log: createLogger('bench-placement', process.env['LOG_LEVEL'] ?? 'warn'),
-    clock: () => new Date(),
-    newId: randomUUID,
-    weigher,
-    domain: 'default',
-    instanceId: 'bench',
-    electionTtlSeconds: 5,
-  });
+  const instance = (instanceId: string, extra: Partial<Parameters<typeof createPlacement>[0]> = {}) =>
+    createPlacement({
+      nc: pnc,
+      store: createJetStreamEventStore({ nc: pnc }),
+      etcd,
+      log: createLogger('bench-placement', process.env['LOG_LEVEL'] ?? 'warn'),
+      clock: () => new Date(),
+      newId: randomUUID,
+      weigher,
+      domain: 'default',
+      instanceId,
+      electionTtlSeconds: 5,
+      ...extra,
+    });
+  const placement = instance('bench');
+  const others: ReturnType<typeof createPlacement>[] = [];
   try {
     await ensureStream(await jetstreamManager(nc), {});
     const store = createJetStreamEventStore({ nc });
@@ -171,6 +175,45 @@ export async function benchPlacement(opts: BenchPlacementOptions = {}): Promise<
       );
     }
     const usedHosts = new Set([...containers.values()].map((c) => c.host).filter(Boolean)).size;
+
+    // ---- cold start of a new instance, untimed for the target: folding the whole stream against starting from a view snapshot ----
+    const lastSeq = (await (await jetstreamManager(nc)).streams.info(STREAM_NAME)).state.last_seq;
+    const standbyReady = async (p: ReturnType<typeof createPlacement>, what: string) => {
+      const t1 = performance.now();
+      while (p.stats().standbySeq < lastSeq) {
+        if (performance.now() - t1 > 300_000) throw new Error(`${what}: standby not caught up in 5 minutes`);
+        await sleep(5);
+      }
+      return performance.now() - t1;
+    };
+    const leader = instance('bench-leader', { viewSnapshots: false });
+    others.push(leader);
+    await leader.start();
+    while (!leader.isLeader()) await sleep(10);
+    const cold = instance('bench-cold', { viewSnapshots: false });
+    others.push(cold);
+    await cold.start();
+    const coldMs = await standbyReady(cold, 'cold');
+    await cold.stop();
+    progress(`a new standby folded ${lastSeq.toLocaleString()} events in ${Math.round(coldMs)} ms`);
+    const writer = instance('bench-snapshot-writer', { snapshotEveryEvents: 1, snapshotMinIntervalMs: 0 });
+    others.push(writer);
+    await writer.start();
+    await standbyReady(writer, 'writer');
+    const tWrite = performance.now();
+    while (writer.stats().snapshotsWritten === 0) {
+      if (performance.now() - tWrite > 120_000) throw new Error('no view snapshot written in 2 minutes');
+      await sleep(5);
+    }
+    await writer.stop();
+    const warm = instance('bench-warm');
+    others.push(warm);
+    await warm.start();
+    const warmMs = await standbyReady(warm, 'warm');
+    const fromSnapshot = warm.stats().startedFromSnapshot;
+    await warm.stop();
+    await leader.stop();
+    progress(`a new standby started from the view snapshot at ${fromSnapshot.toLocaleString()} in ${Math.round(warmMs)} ms`);
     return {
       name: 'placement',
       metrics: {
@@ -184,6 +227,11 @@ export async function benchPlacement(opts: BenchPlacementOptions = {}): Promise<
         fence_conflicts: stats.conflicts,
         hosts_used: usedHosts,
         overcommitted_hosts: over.length,
+        cold_start_events: lastSeq,
+        cold_start_full_fold_ms: coldMs,
+        cold_start_from_snapshot_ms: warmMs,
+        cold_start_ratio: warmMs / coldMs,
+        cold_start_snapshot_seq: fromSnapshot,
       },
       targets: [
         { metric: 'placements_per_s', op: '>=', value: 3_000 },
@@ -193,10 +241,13 @@ export async function benchPlacement(opts: BenchPlacementOptions = {}): Promise<
         `${weigher} weigher; timed from placement start (election, fold of ${nContainers.toLocaleString()} pending creates, plan, ` +
         `fenced ledger commits of <= 500, fenced ContainerScheduled per container, <= 2048 in flight) until all were decided; ` +
         `nats-server, etcd and the service share the machine's cores. Checked from the stream afterwards: no host overcommitted, ` +
-        `each container scheduled once, claims = placements.`,
+        `each container scheduled once, claims = placements. ` +
+        `cold_start_*: afterwards, a new standby instance until it has folded the stream's last sequence: without snapshots (the whole stream), ` +
+        `and from the view snapshot another standby wrote (read it, then fold what came after); not part of the target.`,
     };
   } finally {
     await placement.stop().catch(() => {});
+    for (const p of others) await p.stop().catch(() => {});
     etcd.close();
     hostsEtcd.close();
     await nc.close().catch(() => {});

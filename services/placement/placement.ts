@@ -72,6 +72,8 @@ import { createHostRegistryView, type HostChange, type PlacementHostRegistry } f
 import { createViewSnapshots, type ViewSnapshots, type ViewState } from './view-snapshot.js';
 
 export const ELECTION_NAME = 'zun-placement';
+/** Snapshot bytes that weigh about as much as one event of history (to write, and to read back instead of folding). */
+const SNAPSHOT_BYTES_PER_EVENT = 500;
 
 export interface PlacementOptions {
   readonly nc: NatsConnection;
@@ -795,6 +797,8 @@ export function createPlacement(o: PlacementOptions): PlacementService {
 
     /** Folded up to this when the latest snapshot (ours or another standby's) was taken. */
     private snapshotSeq = 0;
+    /** The size of the last snapshot written: the next waits for about as many bytes of history. */
+    private snapshotBytes = 0;
     private lastSnapshotAt = 0;
     private snapshotting = false;
 
@@ -805,7 +809,10 @@ export function createPlacement(o: PlacementOptions): PlacementService {
      */
     private maybeSnapshot(): void {
       if (!snapshots || this.snapshotting || this.stopped) return;
-      if (this.lastSeq - this.snapshotSeq < snapshotEvery || Date.now() - this.lastSnapshotAt < snapshotInterval) return;
+      // Spaced by at least snapshotEvery events, and by about one event (~500 bytes) per
+      // 500 bytes of the last snapshot: a large view is not rewritten for a little history.
+      const spacing = Math.max(snapshotEvery, Math.ceil(this.snapshotBytes / SNAPSHOT_BYTES_PER_EVENT));
+      if (this.lastSeq - this.snapshotSeq < spacing || Date.now() - this.lastSnapshotAt < snapshotInterval) return;
       this.snapshotting = true;
       this.lastSnapshotAt = Date.now();
       const seq = this.lastSeq;
@@ -815,6 +822,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
           // Another standby may have written a newer one meanwhile; ours is written anyway (it is valid).
           const bytes = await write;
           this.snapshotSeq = seq;
+          this.snapshotBytes = bytes;
           stats.snapshotsWritten++;
           this.src.log.info({ seq, bytes }, 'view snapshot written');
         } catch (err) {
