@@ -69,7 +69,7 @@ import { commitBatch, releaseClaims, type LedgerDeps } from './ledger.js';
 import { failScheduling, markHostLost, scheduleClaim, type PlacementCommandDeps } from './consumers.js';
 import { createEtcdElection, type Election, type LeaderTerm } from './election.js';
 import { createHostRegistryView, type HostChange, type PlacementHostRegistry } from './registry.js';
-import { createViewSnapshots, type ViewSnapshots, type ViewState } from './view-snapshot.js';
+import { createViewSnapshots, encodeViewSliced, type ViewSnapshots, type ViewState } from './view-snapshot.js';
 
 export const ELECTION_NAME = 'zun-placement';
 /** Snapshot bytes that weigh about as much as one event of history (to write, and to read back instead of folding). */
@@ -802,10 +802,18 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     private lastSnapshotAt = 0;
     private snapshotting = false;
 
+    private onTailMessage(m: JsMsg): void {
+      if (this.stopped) return;
+      const e = decodeTail(this, m, this.src.log);
+      if (e) foldEvent(this, e, o.domain);
+      this.maybeSnapshot();
+    }
+
     /**
      * Writes a snapshot of this view when it has folded enough past the
-     * latest one. Called between folds: the view is a cut at lastSeq, and
-     * write() encodes it before it awaits anything.
+     * latest one. Called between folds, so the view is a cut at lastSeq;
+     * encodeViewSliced copies it at once and encodes it in slices while
+     * folding goes on.
      */
     private maybeSnapshot(): void {
       if (!snapshots || this.snapshotting || this.stopped) return;
@@ -816,11 +824,11 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       this.snapshotting = true;
       this.lastSnapshotAt = Date.now();
       const seq = this.lastSeq;
-      const write = snapshots.write(this);
+      const encoded = encodeViewSliced(this);
       void (async () => {
         try {
           // Another standby may have written a newer one meanwhile; ours is written anyway (it is valid).
-          const bytes = await write;
+          const bytes = await snapshots.write(seq, await encoded);
           this.snapshotSeq = seq;
           this.snapshotBytes = bytes;
           stats.snapshotsWritten++;
@@ -848,12 +856,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
         }
       }
       this.maybeSnapshot();
-      await tailStream(this, this.src, active, (m) => {
-        if (this.stopped) return;
-        const e = decodeTail(this, m, this.src.log);
-        if (e) foldEvent(this, e, o.domain);
-        this.maybeSnapshot();
-      }, (msgs) => (this.tail = msgs));
+      await tailStream(this, this.src, active, (m) => this.onTailMessage(m), (msgs) => (this.tail = msgs));
     }
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { evolveContainer, initialContainerState } from '../../domain/container.js';
 import { applyLedgerEvent, initialLedger } from '../../domain/placement.js';
-import { decodeView, encodeView, fingerprintOf, foldFingerprint, type ViewState } from './view-snapshot.js';
+import { decodeView, encodeViewSliced, fingerprintOf, foldFingerprint, type ViewState } from './view-snapshot.js';
 
 function view(): ViewState {
   const ledger = initialLedger();
@@ -13,14 +13,25 @@ function view(): ViewState {
 }
 
 describe('placement view snapshots', () => {
-  it('encode and decode give the same view, whatever the chunk size (multi-byte characters split across chunks)', () => {
+  it('encode and decode give the same view, whatever the chunk and slice sizes (multi-byte characters split across chunks)', async () => {
     const v = view();
-    for (const size of [1, 3, 7, 64, 1 << 20]) {
-      const chunks = encodeView(v, size);
+    for (const [size, slice] of [[1, 1], [3, 2], [7, 1000], [64, 1], [1 << 20, 1000]] as const) {
+      const chunks = await encodeViewSliced(v, size, slice);
       expect(chunks.every((c) => c.length <= size)).toBe(true);
-      const back = decodeView(chunks);
-      expect(back).toEqual(v);
+      expect(decodeView(chunks)).toEqual(v);
     }
+  });
+
+  it('takes the view as it is at the call: what is folded while it encodes is not in the snapshot', async () => {
+    const v: { -readonly [K in keyof ViewState]: ViewState[K] } = view();
+    const pending = encodeViewSliced(v, 1 << 20, 1);
+    const before = structuredClone(v);
+    v.lastSeq = 99;
+    v.ledger.seq = 98;
+    v.ledger.claims.delete('c1');
+    v.containers.set('c2', { ...initialContainerState('c2'), seq: 99 });
+    v.deleted.add('also-gone');
+    expect(decodeView(await pending)).toEqual(before);
   });
 
   it('refuses what is not a view', () => {

@@ -118,9 +118,17 @@ export function fingerprintOf(folds: { evolveContainer: typeof evolveContainer; 
   return createHash('sha256').update(json).digest('hex').slice(0, 32);
 }
 
-/** The view as JSON chunks of at most `chunkBytes` bytes each (split on character boundaries). */
-export function encodeView(v: ViewState, chunkBytes = DEFAULT_CHUNK_BYTES): Buffer[] {
-  const body: Encoded = {
+/**
+ * The view as JSON chunks of at most `chunkBytes` bytes each (split at byte
+ * offsets: decodeView joins the bytes before decoding, so a multi-byte
+ * character may straddle two chunks). Made in slices of `sliceItems` claims
+ * or consumers with a turn of the event loop between them, so that a large view does not stall
+ * the process (a control plane's gateway shares it). The view is taken as it
+ * is at the call (its maps are copied before the first await; the states in
+ * them are never changed in place, only replaced), so folding may go on.
+ */
+export function encodeViewSliced(v: ViewState, chunkBytes = DEFAULT_CHUNK_BYTES, sliceItems = 1000): Promise<Buffer[]> {
+  const cut = {
     lastSeq: v.lastSeq,
     ledgerSeq: v.ledger.seq,
     claims: [...v.ledger.claims.values()],
@@ -129,15 +137,34 @@ export function encodeView(v: ViewState, chunkBytes = DEFAULT_CHUNK_BYTES): Buff
     capsules: [...v.capsules.values()],
     deleted: [...v.deleted],
   };
-  const all = Buffer.from(JSON.stringify(body), 'utf8');
+  return encodeCut(cut, chunkBytes, sliceItems);
+}
+
+async function encodeCut(cut: Encoded, chunkBytes: number, sliceItems: number): Promise<Buffer[]> {
+  const parts: Buffer[] = [];
+  const text = (t: string) => parts.push(Buffer.from(t, 'utf8'));
+  const list = async (items: readonly unknown[]) => {
+    text('[');
+    for (let i = 0; i < items.length; i += sliceItems) {
+      text((i > 0 ? ',' : '') + items.slice(i, i + sliceItems).map((x) => JSON.stringify(x)).join(','));
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    text(']');
+  };
+  text(`{"lastSeq":${JSON.stringify(cut.lastSeq)},"ledgerSeq":${JSON.stringify(cut.ledgerSeq)},"claims":`);
+  await list(cut.claims);
+  text(`,"usage":${JSON.stringify(cut.usage)},"containers":`);
+  await list(cut.containers);
+  text(',"capsules":');
+  await list(cut.capsules);
+  text(`,"deleted":${JSON.stringify(cut.deleted)}}`);
+  const all = Buffer.concat(parts);
   const chunks: Buffer[] = [];
-  // JSON.stringify escapes nothing into multi-byte sequences it did not get, but
-  // names may hold them: split at byte offsets and rejoin the bytes before decoding.
   for (let i = 0; i < all.length; i += chunkBytes) chunks.push(all.subarray(i, Math.min(all.length, i + chunkBytes)));
   return chunks.length > 0 ? chunks : [Buffer.alloc(0)];
 }
 
-/** The inverse of encodeView: throws on anything malformed. */
+/** The inverse of encodeViewSliced: throws on anything malformed. */
 export function decodeView(chunks: readonly Uint8Array[]): ViewState {
   const body = JSON.parse(Buffer.concat(chunks.map((c) => Buffer.from(c))).toString('utf8')) as Encoded;
   if (typeof body.lastSeq !== 'number' || !Array.isArray(body.claims) || !Array.isArray(body.containers)) throw new Error('not a placement view');
@@ -151,11 +178,8 @@ export function decodeView(chunks: readonly Uint8Array[]): ViewState {
 }
 
 export interface ViewSnapshots {
-  /**
-   * Writes `v` as it is at the call: it is encoded before the first await,
-   * so later folds into `v` do not reach the snapshot. Returns the bytes written.
-   */
-  write(v: ViewState): Promise<number>;
+  /** Writes a view encoded by encodeViewSliced, folded up to `seq`. Returns the bytes written. */
+  write(seq: number, chunks: readonly Buffer[]): Promise<number>;
   /** The latest valid snapshot, or null (none, another fold's, or a torn read). */
   read(): Promise<ViewState | null>;
   /** The stream sequence of the latest snapshot of this fold (0 when none): another standby may have written it. */
@@ -197,9 +221,7 @@ export function createViewSnapshots(o: {
   };
 
   return {
-    async write(v) {
-      const chunks = encodeView(v, o.chunkBytes);
-      const seq = v.lastSeq;
+    async write(seq, chunks) {
       const k = await kv();
       const stream = (await streamId()).id;
       // The slot the current manifest does not name: a reader of that one is not disturbed.
