@@ -35,7 +35,8 @@ import type { LocalIdentity } from './identity/local.js';
 import { keystoneError } from './identity/keystone-views.js';
 import { identityRoutes } from './identity/routes.js';
 import { createQuotaService, usageOfSpec } from './quotas.js';
-import { createFoldingRegistryReadModel, type ReadEvents, type RegistryReadModel } from './registry-readmodel.js';
+import { createFoldingRegistryReadModel, type RegistryReadModel } from './registry-readmodel.js';
+import type { ReadEventsFrom } from './fold-index.js';
 import { docsRoutes } from './routes/docs.js';
 import { quotaClassRoutes } from './routes/quota-classes.js';
 import { quotaRoutes } from './routes/quotas.js';
@@ -76,7 +77,7 @@ import { buildUrl, containerView, nextLink, rootDocument, v1Document } from './v
 import { mountComputeRoutes, type ComputeDeps } from './routes/index.js';
 import { createClaimResizer } from './claims.js';
 import { DEFAULT_ADDRESS_POOL, DEFAULT_ADDRESS_POOL_V6 } from '../../domain/network.js';
-import { createResourceService, type NeutronPorts, type ReadEvents as ResourceReadEvents } from './resources.js';
+import { createResourceService, type NeutronPorts } from './resources.js';
 import { networkRoutes } from './routes/networks.js';
 import { neutronRoutes } from './routes/neutron.js';
 import { capsuleRoutes } from './routes/capsules.js';
@@ -109,7 +110,7 @@ export interface BuildAppOptions {
   /** Host actors and registry for logs/exec/archives, actions, hosts, services, images (routes/index.ts). */
   readonly compute?: ComputeDeps;
   /** Networks, capsules: name lookups and lists fold these events (default: the store's own readAll, as the memory store has). */
-  readonly readEvents?: ResourceReadEvents;
+  readonly readEvents?: ReadEventsFrom;
   /** The IPv4 pool network subnets come from (default 10.200.0.0/16, NETWORK_CIDR_POOL). */
   readonly networkPool?: string;
   /** The IPv6 pool network /64s come from (default fd7a:756e:0::/48, NETWORK_CIDR_POOL_V6). */
@@ -390,10 +391,10 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     return claims.around(current, command.patch, req.id, (s) => run(s, true));
   }
 
-  const readEvents: ResourceReadEvents | undefined =
+  const readEvents: ReadEventsFrom | undefined =
     opts.readEvents ??
     (typeof (store as { readAll?: unknown }).readAll === 'function'
-      ? (o) => (store as unknown as { readAll: ResourceReadEvents }).readAll(o)
+      ? (o) => (store as unknown as { readAll: ReadEventsFrom }).readAll(o)
       : undefined);
   const resourceService = createResourceService({ store, newId, now, pool: opts.networkPool ?? DEFAULT_ADDRESS_POOL, poolV6: opts.networkPoolV6 ?? DEFAULT_ADDRESS_POOL_V6, ...(readEvents ? { readEvents } : {}), ...(opts.neutron ? { neutron: opts.neutron } : {}) });
 
@@ -561,7 +562,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
 
 /** A fold over the store's own readAll (the memory store has one; JetStream's is passed in by server.ts). */
 function defaultRegistries(store: EventStore): RegistryReadModel {
-  const readAll = (store as { readAll?: ReadEvents }).readAll;
+  const readAll = (store as { readAll?: ReadEventsFrom }).readAll;
   return createFoldingRegistryReadModel((o) => {
     if (typeof readAll !== 'function') throw new ServiceUnavailable('No registries read model is configured.');
     return readAll.call(store, o);

@@ -17,10 +17,7 @@ export interface RegistryReadModel {
   listRegistries(): Promise<RegistryState[]>;
 }
 
-/** Reads events in stream order: the memory store's readAll, or JetStream's readAll bound to a connection. */
-export type ReadEvents = ReadEventsFrom;
-
-export function createFoldingRegistryReadModel(readEvents: ReadEvents): RegistryReadModel {
+export function createFoldingRegistryReadModel(readEvents: ReadEventsFrom): RegistryReadModel {
   const index = createFoldIndex<RegistryState>({
     readEvents,
     kind: 'registry',

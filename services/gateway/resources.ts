@@ -46,9 +46,6 @@ import { defaultNetworkId, namedVolumeId, neutronNetworkId } from '../resources/
 import type { AuthContext } from './auth.js';
 import { Conflict, InvalidValue, ServiceUnavailable, ZunError } from './errors.js';
 
-/** Reads events in stream order by subject filter (the memory store's readAll, or JetStream's). */
-export type ReadEvents = ReadEventsFrom;
-
 export class NetworkNotFound extends ZunError {
   constructor(network: string) {
     super(404, 'network-not-found', `Neutron network ${network} could not be found.`);
@@ -130,7 +127,7 @@ export interface ResourceServiceDeps {
   /** IPv6 pool the networks' /64s come from, at their /24's index (default fd7a:756e:0::/48); none when absent. */
   readonly poolV6?: string;
   /** Network and port lookups fold the network events (incrementally, fold-index.ts). */
-  readonly readEvents?: ReadEvents;
+  readonly readEvents?: ReadEventsFrom;
   /**
    * Neutron, where the hosts use kuryr (NEUTRON_URL): a `nets` port that is
    * not one of this service's own ports is looked up there, as Zun does.

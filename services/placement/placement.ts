@@ -817,8 +817,8 @@ export function createPlacement(o: PlacementOptions): PlacementService {
      */
     private maybeSnapshot(): void {
       if (!snapshots || this.snapshotting || this.stopped) return;
-      // Spaced by at least snapshotEvery events, and by about one event (~500 bytes) per
-      // 500 bytes of the last snapshot: a large view is not rewritten for a little history.
+      // At least snapshotEvery events apart, and one event per SNAPSHOT_BYTES_PER_EVENT
+      // of the last snapshot: a large view is not rewritten for a little history.
       const spacing = Math.max(snapshotEvery, Math.ceil(this.snapshotBytes / SNAPSHOT_BYTES_PER_EVENT));
       if (this.lastSeq - this.snapshotSeq < spacing || Date.now() - this.lastSnapshotAt < snapshotInterval) return;
       this.snapshotting = true;

@@ -190,7 +190,6 @@ export function createViewSnapshots(o: {
   nc: NatsConnection;
   domain: string;
   streamName?: string | undefined;
-  chunkBytes?: number;
   replicas?: number;
 }): ViewSnapshots {
   const dom = encodeToken(o.domain);
