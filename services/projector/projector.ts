@@ -45,6 +45,8 @@ export async function createProjector({
     filterSubject: ALL_EVENTS_SUBJECT,
     log: log.child({ component: 'projector' }),
     batchHandler: (events) => projection.applyBatch(events),
+    // The read models are idempotent (stale revisions are skipped): acks can wait and go together.
+    ackDelayMs: 100,
   });
   log.info({ durable }, 'projector consuming');
   return { stop: () => sub.stop() };

@@ -503,6 +503,39 @@ describe('consumeDurable', () => {
     }
   });
 
+  it('batch mode with ackDelayMs: holds acks and sends them together, after the delay or at stop', async () => {
+    const from = (await jsm.streams.info(STREAM_NAME)).state.last_seq + 1;
+    const durable = `held-acks-${randomUUID().slice(0, 8)}`;
+    const { log } = captureLog();
+    const handled: number[] = [];
+    const ackPending = async () => (await jsm.consumers.info(STREAM_NAME, durable)).num_ack_pending;
+    const open = (ackDelayMs: number) =>
+      consumeDurable({ nc, durable, deliverFrom: from, ackDelayMs, log, batchHandler: (events) => void handled.push(...events.map((e) => e.seq)) });
+    let sub = await open(1_500);
+    try {
+      const appended: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        appended.push(...(await appendFresh(randomUUID(), 1)));
+        await until(`event ${i} handled`, () => handled.length === appended.length);
+      }
+      // Five batches handled one by one, none acked yet: the acks wait for the delay.
+      expect(await ackPending()).toBe(5);
+      await until('the held acks sent together', async () => (await ackPending()) === 0, 5_000);
+      // A stop sends what is held, however long the delay.
+      await sub.stop();
+      sub = await open(60_000);
+      appended.push(...(await appendFresh(randomUUID(), 1)));
+      await until('the last event handled', () => handled.length === appended.length);
+      expect(await ackPending()).toBe(1);
+      await sub.stop();
+      await until('acked at stop', async () => (await ackPending()) === 0, 2_000);
+      expect(handled).toEqual(appended);
+    } finally {
+      await sub.stop();
+      await jsm.consumers.delete(STREAM_NAME, durable).catch(() => {});
+    }
+  });
+
   it('needs exactly one of handler and batchHandler', async () => {
     const { log } = captureLog();
     await expect(consumeDurable({ nc, durable: 'neither', log })).rejects.toThrow('exactly one of handler and batchHandler');
