@@ -4,7 +4,7 @@ import type { ContainerEvent, RecordedEvent } from '../events/index.js';
 import { arbHistory, specOf } from '../test/support/container-gen.js';
 import { deriveContainerActions } from './actions.js';
 import { decideContainer, type ContainerCommand } from './container-decider.js';
-import { evolveContainer, initialContainerState } from './container.js';
+import { desiredNets, evolveContainer, initialContainerState } from './container.js';
 
 const UUID = '11111111-2222-3333-4444-555555555555';
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
@@ -149,6 +149,23 @@ describe('container actions from the log', () => {
       ['network_detach', at(8), at(9), [['compute__do_network_detach', 'Success']]],
       ['network_attach', at(10), null, [['compute__do_network_attach', null]]],
     ]);
+  });
+
+  it('network_attach fails at ContainerNetworkAttachFailed for its network, with the reason, and the network is no longer wanted', () => {
+    const ref = { id: 'net-1', neutronNetId: 'net-1', name: 'n1', projectId: 'p1', cidr: '10.9.1.0/24', gateway: '10.9.1.1' };
+    const cmds: ContainerCommand[] = [
+      create(true), schedule, created, started,
+      { type: 'AttachNetwork', net: { network: 'n1', resolved: ref } },
+      obs({ type: 'ContainerNetworkAttachFailed', data: { network: 'net-2', reason: 'not this one' } }),
+      obs({ type: 'ContainerNetworkAttachFailed', data: { network: 'net-1', reason: 'Address already in use' } }),
+    ];
+    const log = history(cmds);
+    const attach = deriveContainerActions(UUID, log)[1]!;
+    expect(attach).toMatchObject({ action: 'network_attach', finishTime: at(7), message: 'Address already in use' });
+    expect(attach.events).toEqual([{ event: 'compute__do_network_attach', startTime: at(5), finishTime: at(7), result: 'Error', detail: 'Address already in use' }]);
+    const state = log.reduce((s, e) => evolveContainer(s, e as RecordedEvent<ContainerEvent>), initialContainerState(UUID));
+    expect(desiredNets(state).map((n) => n.resolved?.id ?? n.network)).not.toContain('net-1');
+    expect(state.status).toBe('Running');
   });
 
   it('a failed Docker operation fails its action with the reason as message', () => {

@@ -25,8 +25,9 @@
  *      commit    ContainerCommitted for the request's generation (or it
  *                fails at ContainerCommitFailed for it)
  *      network_attach / network_detach  ContainerNetworkAttached /
- *                Detached for the request's network (a network step that
- *                fails is retried by the host, not recorded: the action
+ *                Detached for the request's network; an attach fails at
+ *                ContainerNetworkAttachFailed for it (the host gave up after
+ *                a few connects; a failing detach is retried, and its action
  *                stays open meanwhile)
  *      delete    ContainerDeleted
  *    and it fails (result Error, the action's message = the reason) at the
@@ -190,6 +191,7 @@ function outcome(a: Building, step: Step, e: RecordedEvent<ContainerEvent>, afte
       if (e.type === 'ContainerCommitFailed' && e.data.generation === a.generation) return failed(e.data.reason);
       return e.type === 'ContainerCommitted' && e.data.generation === a.generation ? OK : null;
     case 'network_attach':
+      if (e.type === 'ContainerNetworkAttachFailed' && e.data.network === a.network) return failed(e.data.reason);
       return e.type === 'ContainerNetworkAttached' && e.data.network === a.network ? OK : null;
     case 'network_detach':
       return e.type === 'ContainerNetworkDetached' && e.data.network === a.network ? OK : null;

@@ -408,6 +408,8 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
       const { [e.data.network]: _gone, ...rest } = observedNetworks(s);
       return { ...s, networks: rest };
     }
+    case 'ContainerNetworkAttachFailed':
+      return { ...s, nets: desiredNets(s).filter((n) => netKey(n) !== e.data.network) };
   }
 }
 
@@ -456,7 +458,8 @@ export function foldContainer(uuid: string, events: Iterable<RecordedEvent>): Co
 const HOST_OBSERVATIONS = [
   'ContainerCreated', 'ContainerStarted', 'ContainerExited', 'ContainerPaused', 'ContainerUnpaused',
   'ContainerRestarted', 'ContainerSignalled', 'ContainerRebuilt', 'ContainerMissing', 'ContainerOperationFailed',
-  'ContainerDeleted', 'ContainerNetworkAttached', 'ContainerNetworkDetached', 'ContainerCommitted', 'ContainerCommitFailed',
+  'ContainerDeleted', 'ContainerNetworkAttached', 'ContainerNetworkDetached', 'ContainerNetworkAttachFailed', 'ContainerCommitted',
+  'ContainerCommitFailed',
 ] as const satisfies readonly ContainerObservation['type'][];
 type UnlistedObservation = Exclude<ContainerObservation['type'], (typeof HOST_OBSERVATIONS)[number]>;
 const observationsListed: [UnlistedObservation] extends [never] ? true : never = true;

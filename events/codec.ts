@@ -62,6 +62,7 @@ const REQUIRED_DATA: Readonly<Record<string, readonly string[]>> = {
   ContainerNetworkDetachRequested: ['network'],
   ContainerNetworkAttached: ['network', 'neutronNetId', 'addresses'],
   ContainerNetworkDetached: ['network'],
+  ContainerNetworkAttachFailed: ['network', 'reason'],
   ContainerCommitRequested: ['repository', 'tag', 'imageUuid'],
   ContainerCommitted: ['generation', 'repository', 'tag', 'imageUuid', 'imageId'],
   ContainerCommitFailed: ['generation', 'reason'],

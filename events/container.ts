@@ -195,6 +195,12 @@ export type ContainerNetworkAttached = E<
 >;
 /** The container is no longer on `network`. */
 export type ContainerNetworkDetached = E<'ContainerNetworkDetached', { readonly network: string }>;
+/**
+ * The host gave up joining `network` (a Zun network id), asked by
+ * network_attach: its connects kept failing. The network is no longer
+ * wanted (as in Zun, a failed attach leaves the container without it).
+ */
+export type ContainerNetworkAttachFailed = E<'ContainerNetworkAttachFailed', { readonly network: string; readonly reason: string }>;
 /** A commit generation was carried out: the host has `repository:tag` as Docker image `imageId`. */
 export type ContainerCommitted = E<
   'ContainerCommitted',
@@ -237,6 +243,7 @@ export type ContainerObservation =
   | ContainerDeleted
   | ContainerNetworkAttached
   | ContainerNetworkDetached
+  | ContainerNetworkAttachFailed
   | ContainerCommitted
   | ContainerCommitFailed;
 
@@ -273,6 +280,7 @@ export const ContainerEventTypes = [
   'ContainerNetworkDetachRequested',
   'ContainerNetworkAttached',
   'ContainerNetworkDetached',
+  'ContainerNetworkAttachFailed',
   'ContainerCommitRequested',
   'ContainerCommitted',
   'ContainerCommitFailed',
@@ -292,6 +300,7 @@ export const ContainerObservationTypes = [
   'ContainerDeleted',
   'ContainerNetworkAttached',
   'ContainerNetworkDetached',
+  'ContainerNetworkAttachFailed',
   'ContainerCommitted',
   'ContainerCommitFailed',
 ] as const satisfies readonly ContainerObservation['type'][];

@@ -81,6 +81,7 @@ const ACCEPTED_IN: Record<ContainerEventType, readonly MachineStatus[]> = {
   ContainerNetworkDetachRequested: LIVE.filter((s) => s !== S.Deleting),
   ContainerNetworkAttached: LIVE,
   ContainerNetworkDetached: LIVE,
+  ContainerNetworkAttachFailed: LIVE,
   ContainerCommitRequested: ACTION_STATES.commit,
   ContainerCommitted: LIVE,
   ContainerCommitFailed: LIVE,
@@ -89,7 +90,8 @@ const ACCEPTED_IN: Record<ContainerEventType, readonly MachineStatus[]> = {
 const OBSERVATIONS = new Set<ContainerEventType>([
   'ContainerCreated', 'ContainerStarted', 'ContainerExited', 'ContainerPaused', 'ContainerUnpaused',
   'ContainerRestarted', 'ContainerSignalled', 'ContainerRebuilt', 'ContainerMissing', 'ContainerOperationFailed',
-  'ContainerHostLost', 'ContainerNetworkAttached', 'ContainerNetworkDetached', 'ContainerCommitted', 'ContainerCommitFailed',
+  'ContainerHostLost', 'ContainerNetworkAttached', 'ContainerNetworkDetached', 'ContainerNetworkAttachFailed', 'ContainerCommitted',
+  'ContainerCommitFailed',
 ]);
 
 /** Single-entry memo: the `leadsTo` guards of one transition share one evolve. */

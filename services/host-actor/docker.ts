@@ -519,6 +519,28 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     return (await owned(ref)).c;
   }
 
+  /**
+   * dockerd 20.10 keeps a network connect that failed in the container's
+   * configuration (an entry with no network id), where a running container
+   * cannot lose it, and every later start fails on it ("Address already in
+   * use"). Once the container is stopped such entries can be dropped: a
+   * start that failed drops them and, if there were any, is tried again.
+   * Returns whether any was dropped.
+   */
+  async function dropFailedConnects(c: Docker.Container): Promise<boolean> {
+    let nets: Record<string, { NetworkID?: string }>;
+    try {
+      nets = ((await c.inspect()).NetworkSettings?.Networks ?? {}) as Record<string, { NetworkID?: string }>;
+    } catch {
+      return false;
+    }
+    const stale = Object.entries(nets).filter(([, n]) => !n.NetworkID).map(([name]) => name);
+    for (const name of stale) {
+      await call(`drop the failed connect to ${name} of ${c.id}`, () => docker.getNetwork(name).disconnect({ Container: c.id, Force: true }));
+    }
+    return stale.length > 0;
+  }
+
   /** start/stop answer 304 when there is nothing to do: that is success. */
   async function idempotent(what: string, fn: () => Promise<unknown>): Promise<void> {
     try {
@@ -629,7 +651,12 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
 
     async start(ref) {
       const c = await ownedTarget(ref);
-      await idempotent(`start ${ref.dockerId}`, () => c.start());
+      try {
+        await idempotent(`start ${ref.dockerId}`, () => c.start());
+      } catch (err) {
+        if (!(await dropFailedConnects(c))) throw err;
+        await idempotent(`start ${ref.dockerId}`, () => c.start());
+      }
     },
     async stop(ref, t) {
       const c = await ownedTarget(ref);
@@ -664,7 +691,13 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     },
     async restart(ref, t) {
       const c = await ownedTarget(ref);
-      await call(`restart ${ref.dockerId}`, () => c.restart({ t }));
+      try {
+        await call(`restart ${ref.dockerId}`, () => c.restart({ t }));
+      } catch (err) {
+        // Stopped, then not started again (see dropFailedConnects): the start alone once more.
+        if (!(await dropFailedConnects(c))) throw err;
+        await idempotent(`start ${ref.dockerId}`, () => c.start());
+      }
     },
     async remove(ref) {
       let target: Docker.Container;

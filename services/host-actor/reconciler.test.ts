@@ -14,7 +14,8 @@ import { RuntimeError, RuntimeErrorCode, type ContainerRuntime } from './docker.
 import { createImagePresence } from './images.js';
 import { createMemoryRuntime } from './memory-runtime.js';
 import { createMemoryNetworkDriver } from './network/memory.js';
-import { createReconciler, isEcho, newWorkerMemory } from './reconciler.js';
+import { createReconciler, isEcho, NETWORK_ATTACH_ATTEMPTS, newWorkerMemory } from './reconciler.js';
+import { deriveContainerActions } from '../../domain/actions.js';
 import { createHostResources, type HostResources } from './resources.js';
 
 const HOST = 'node-1';
@@ -22,7 +23,7 @@ const UUID = '6e0b6a0e-3f4c-4f7b-a1a9-2c7d4b1e9f00';
 const silent = pino({ level: 'silent' });
 const NET: NetworkRef = { id: 'net-a', neutronNetId: 'net-a', name: 'a', projectId: 'p1', cidr: '10.9.1.0/24', gateway: '10.9.1.1' };
 
-function setup(o: { networks?: boolean; networkRecheckMs?: number } = {}) {
+function setup(o: { networks?: boolean; networkRecheckMs?: number; refuseConnect?: string } = {}) {
   const store = createMemoryEventStore();
   const rt = createMemoryRuntime();
   let imageLooks = 0;
@@ -38,7 +39,15 @@ function setup(o: { networks?: boolean; networkRecheckMs?: number } = {}) {
   const network = createMemoryNetworkDriver({ runtime: rt, host: HOST });
   if (o.networks) {
     const real = createHostResources({ hostname: HOST, store, newId, clock, log: silent, network });
-    resources = { ...real, connectedNetworks: (...a) => (networkLooks++, real.connectedNetworks(...a)) };
+    resources = {
+      ...real,
+      connectedNetworks: (...a) => (networkLooks++, real.connectedNetworks(...a)),
+      // A network whose connects Docker refuses, every time.
+      connect: async (ref, net) => {
+        if (net.resolved?.id === o.refuseConnect) throw new Error(`Docker refused to connect ${ref.dockerId} to ${o.refuseConnect}`);
+        return real.connect(ref, net);
+      },
+    };
   }
   const images = createImagePresence(runtime, { now: () => now, ttlMs: 5_000 });
   const rec = createReconciler({
@@ -218,6 +227,41 @@ describe('what a pass asks of the networks', () => {
     await t.cmd({ type: 'StartContainer' });
     await t.pass(mem);
     expect(t.looks().network).toBeGreaterThan(2);
+  });
+
+  it(`a network_attach whose connects keep failing is given up after ${NETWORK_ATTACH_ATTEMPTS} tries: recorded, its action an Error, not tried again`, async () => {
+    const NET_B: NetworkRef = { ...NET, id: 'net-b', neutronNetId: 'net-b', name: 'b', cidr: '10.9.2.0/24', gateway: '10.9.2.1' };
+    const t = setup({ networks: true, refuseConnect: 'net-b' });
+    await t.place(spec());
+    const mem = newWorkerMemory();
+    expect((await t.pass(mem)).state.status).toBe('Running');
+    await t.cmd({ type: 'AttachNetwork', net: { network: 'b', resolved: NET_B } });
+    const failures = async () => (await t.store.load('container', UUID)).filter((e) => e.type === 'ContainerNetworkAttachFailed');
+    for (let i = 1; i < NETWORK_ATTACH_ATTEMPTS; i++) {
+      expect((await t.pass(mem)).retryInMs).not.toBeNull();
+      expect(await failures()).toHaveLength(0);
+    }
+    const out = await t.pass(mem);
+    expect(out.retryInMs).toBeNull();
+    expect((await failures()).map((e) => e.data)).toEqual([{ network: 'net-b', reason: expect.stringContaining('Docker refused') }]);
+    expect(out.state.status).toBe('Running');
+    const [, attach] = deriveContainerActions(UUID, await t.store.load('container', UUID));
+    expect(attach).toMatchObject({ action: 'network_attach', message: expect.stringContaining('Docker refused') });
+    expect(attach!.finishTime).not.toBeNull();
+    const tries = () => t.network.calls.filter((c) => c.op === 'connect').length;
+    const before = tries();
+    await t.pass(mem, true);
+    expect(tries()).toBe(before);
+    expect(await failures()).toHaveLength(1);
+  });
+
+  it('a network of the create request is not given up: its connects go on with back-off', async () => {
+    const NET_C: NetworkRef = { ...NET, id: 'net-c', neutronNetId: 'net-c', name: 'c', cidr: '10.9.3.0/24', gateway: '10.9.3.1' };
+    const t = setup({ networks: true, refuseConnect: 'net-c' });
+    await t.place(specOf({ nets: [{ network: 'net-a', resolved: NET }, { network: 'c', resolved: NET_C }] }));
+    const mem = newWorkerMemory();
+    for (let i = 0; i < NETWORK_ATTACH_ATTEMPTS + 2; i++) expect((await t.pass(mem)).retryInMs).not.toBeNull();
+    expect((await t.store.load('container', UUID)).filter((e) => e.type === 'ContainerNetworkAttachFailed')).toHaveLength(0);
   });
 
   it('a network disconnected behind its back is connected again by the full pass', async () => {

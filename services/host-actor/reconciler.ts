@@ -27,12 +27,16 @@
  *   of (auto-remove volumes deleted), so a crash anywhere in between only
  *   means the pass runs again. Once the container's own diff is empty, the
  *   network diff (domain/network-reconcile.ts) connects, disconnects and
- *   records addresses.
+ *   records addresses. A network that network_attach asked for and that
+ *   fails to connect NETWORK_ATTACH_ATTEMPTS times in a row is given up:
+ *   ContainerNetworkAttachFailed (its action fails with the reason, as in
+ *   Zun, and the network is no longer wanted). The networks of the create
+ *   request are retried with back-off for as long as it takes.
  */
 import { createImagePresence, ensureImage as sharedEnsureImage, type ImagePresence } from './images.js';
 import type { ContainerObservation, ContainerSpec } from '../../events/index.js';
 import type { NetworkAddress, NetworkRef } from '../../events/network.js';
-import { desiredNets, observedNetworks, type ContainerState } from '../../domain/container.js';
+import { desiredNets, netKey, observedNetworks, type ContainerState } from '../../domain/container.js';
 import { diffContainerNetworks, networksApply } from '../../domain/network-reconcile.js';
 import {
   completionOf,
@@ -131,6 +135,8 @@ export interface WorkerMemory {
    */
   seen: { readonly dockerId: string; readonly state: DockerState } | null | undefined;
   seenAt: number;
+  /** Connects that failed in a row, by Zun network id (reset by a connect that works). */
+  attachFailures: Map<string, number>;
 }
 
 export const newWorkerMemory = (): WorkerMemory => ({
@@ -145,6 +151,7 @@ export const newWorkerMemory = (): WorkerMemory => ({
   echoes: new Map(),
   seen: undefined,
   seenAt: 0,
+  attachFailures: new Map(),
 });
 
 /** How long an expected echo is waited for (Docker sends it within the call). */
@@ -190,6 +197,8 @@ const CRASH_WINDOW_MS = 10_000;
 const MAX_CRASH_BACKOFF_MS = 10_000;
 const MAX_FAILURE_BACKOFF_MS = 30_000;
 const MAX_CONFLICTS = 3;
+/** Failed connects in a row after which a network asked for by network_attach is given up. */
+export const NETWORK_ATTACH_ATTEMPTS = 3;
 
 export const failureBackoff = (n: number) => Math.min(500 * 2 ** Math.max(0, n - 1), MAX_FAILURE_BACKOFF_MS);
 
@@ -314,6 +323,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     dockerId: string,
     log: Logger,
     note: (s: ContainerState) => ContainerState,
+    attachFailures: Map<string, number>,
   ): Promise<{ state: ContainerState; retry: boolean }> {
     let state = initial;
     if (!resources?.network || !networksApply(state)) return { state, retry: false };
@@ -336,7 +346,23 @@ export function createReconciler(deps: ReconcilerDeps) {
             if (state.seq === before) return { state, retry: false };
           } else if (a.type === 'connect') {
             connected = null;
-            await resources.connect({ dockerId, uuid }, a.net);
+            try {
+              await resources.connect({ dockerId, uuid }, a.net);
+            } catch (err) {
+              const key = netKey(a.net);
+              const failures = (attachFailures.get(key) ?? 0) + 1;
+              attachFailures.set(key, failures);
+              const asked = !(state.spec?.nets ?? []).some((n) => netKey(n) === key); // by network_attach, not by the create
+              if (!asked || failures < NETWORK_ATTACH_ATTEMPTS) throw err;
+              const reason = (err as Error)?.message ?? String(err);
+              log.warn({ network: key, failures, err: reason }, 'network attach given up');
+              const before = state.seq;
+              state = note(await record(state, { type: 'ContainerNetworkAttachFailed', data: { network: key, reason } }, log));
+              attachFailures.delete(key);
+              if (state.seq === before) return { state, retry: false };
+              break; // diff again against the new state
+            }
+            attachFailures.delete(netKey(a.net));
             log.info({ network: a.net.resolved?.id }, 'network connected');
           } else {
             connected = null;
@@ -400,9 +426,12 @@ export function createReconciler(deps: ReconcilerDeps) {
         const now = clock().getTime();
         const stale = (d: DockerObservation) =>
           mem.netSynced !== networkSyncKey(state, d) || (opts.full === true && now - mem.netSyncedAt >= networkRecheckMs);
-        if (docker && stale(docker)) {
+        // Only a container that runs has endpoints to look at and connect: the networks of a
+        // stopped one are its configuration, and what changed meanwhile is done when it runs.
+        const live = docker !== null && (docker.state === 'running' || docker.state === 'paused');
+        if (docker && live && stale(docker)) {
           mem.netSynced = null;
-          const net = await syncNetworks(state, docker.dockerId, log, note);
+          const net = await syncNetworks(state, docker.dockerId, log, note, mem.attachFailures);
           state = net.state;
           if (net.retry) {
             mem.failures++;

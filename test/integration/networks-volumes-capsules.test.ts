@@ -151,6 +151,47 @@ describe('networks through the API', () => {
       expect(one.events.map((e) => [e.event, e.result])).toEqual([[`compute__do_${x.action}`, 'Success']]);
     }
 
+    // A network_attach that Docker keeps refusing: its address is taken on the bridge by a container
+    // this test made outside the system. The host gives up after a few connects: the action ends in
+    // Error with Docker's reason (as in Zun), and the container runs on as it was.
+    const squatter = await docker.createContainer({
+      Image: 'zun-base:latest',
+      Cmd: ['sleep', '300'],
+      Labels: { [`zun-test-${RUN}`]: 'squatter' },
+      HostConfig: { NetworkMode: bridge },
+      NetworkingConfig: { EndpointsConfig: { [bridge]: { IPAMConfig: { IPv4Address: ip(50) } } } },
+    });
+    await squatter.start();
+    try {
+      const d = await runContainer({ name: 'nvc-d', host: H1 });
+      await until(d, 'Running');
+      expect((await api('POST', `/v1/containers/${d}/network_attach?network=nvc-net&fixed_ip=${ip(50)}`)).status).toBe(200);
+      type Action = { action: string; request_id: string; finish_time: string | null; message: string | null };
+      const refused = await waitFor('the attach given up', async () => {
+        const all = (await api('GET', `/v1/containers/${d}/container_actions`)).body.containerActions as Action[];
+        const x = all.find((y) => y.action === 'network_attach');
+        return x?.finish_time ? x : undefined;
+      }, 30_000);
+      expect(refused.message).toMatch(/in use/i);
+      const events = (await api('GET', `/v1/containers/${d}/container_actions/${refused.request_id}`)).body.events as { event: string; result: string }[];
+      expect(events.map((e) => [e.event, e.result])).toEqual([['compute__do_network_attach', 'Error']]);
+      const view = (await api('GET', `/v1/containers/${d}`)).body;
+      expect(view.status).toBe('Running');
+      expect(Object.keys(view.addresses)).not.toContain(netId);
+      // Docker keeps the failed connect in the container's configuration (dockerd 20.10), and a
+      // start would fail on it while the address stays taken: a stop and start still work.
+      expect((await api('POST', `/v1/containers/${d}/stop`)).status).toBe(202);
+      await until(d, 'Stopped');
+      expect((await api('POST', `/v1/containers/${d}/start`)).status).toBe(202);
+      await until(d, 'Running');
+      const networks = Object.values((await dockerOf(d)).NetworkSettings.Networks);
+      expect(networks.map((n) => Boolean(n.EndpointID))).toEqual([true]);
+      expect((await api('DELETE', `/v1/containers/${d}?stop=true`)).status).toBe(204);
+      await until(d, 'gone');
+    } finally {
+      await squatter.remove({ force: true });
+    }
+
     for (const u of [a, b]) expect((await api('DELETE', `/v1/containers/${u}?stop=true`)).status).toBe(204);
     expect((await api('DELETE', `/v1/containers/${c}?stop=true`, undefined, other)).status).toBe(204);
     await Promise.all([until(a, 'gone'), until(b, 'gone')]);

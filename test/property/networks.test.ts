@@ -34,6 +34,10 @@ const arbNetCommand: fc.Arbitrary<ContainerCommand> = fc.oneof(
     type: 'RecordObservation' as const,
     observation: { type: 'ContainerNetworkDetached' as const, data: { network: `net-${i}` } },
   })),
+  fc.integer({ min: 0, max: 3 }).map((i) => ({
+    type: 'RecordObservation' as const,
+    observation: { type: 'ContainerNetworkAttachFailed' as const, data: { network: `net-${i}`, reason: 'refused' } },
+  })),
 );
 
 const arbHistory = fc

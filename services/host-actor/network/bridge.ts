@@ -261,7 +261,10 @@ export function createBridgeNetworkDriver({
         const { dockerNetworkName } = await ensureUnlocked(net);
         const nets = await containerNetworks(container.dockerId);
         if (nets === null) throw new NetworkError(NetworkErrorCode.docker, `container ${container.dockerId} does not exist`);
-        if (!nets[dockerNetworkName]) {
+        // Connected means an endpoint: after a failed connect dockerd 20.10 keeps the network in
+        // the container's configuration without one (docker.ts, dropFailedConnects), and taking
+        // that for connected would never connect.
+        if (!nets[dockerNetworkName]?.EndpointID) {
           try {
             await docker.getNetwork(dockerNetworkName).connect({
               Container: container.dockerId,
