@@ -255,6 +255,19 @@ describe('what a pass asks of the networks', () => {
     expect(await failures()).toHaveLength(1);
   });
 
+  it('a stopped container\'s networks are left alone: no connects, no retries (they are its configuration until it runs)', async () => {
+    const t = setup({ networks: true, networkRecheckMs: 0 });
+    await t.place(spec());
+    const mem = newWorkerMemory();
+    await t.pass(mem);
+    await t.cmd({ type: 'StopContainer', timeout: 1 });
+    expect((await t.pass(mem)).state.status).toBe('Stopped');
+    const connects = () => t.network.calls.filter((c) => c.op === 'connect').length;
+    const before = connects();
+    for (let i = 0; i < 3; i++) expect((await t.pass(mem, true)).retryInMs).toBeNull();
+    expect(connects()).toBe(before);
+  });
+
   it('a network of the create request is not given up: its connects go on with back-off', async () => {
     const NET_C: NetworkRef = { ...NET, id: 'net-c', neutronNetId: 'net-c', name: 'c', cidr: '10.9.3.0/24', gateway: '10.9.3.1' };
     const t = setup({ networks: true, refuseConnect: 'net-c' });

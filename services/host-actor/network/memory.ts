@@ -136,7 +136,8 @@ export function createMemoryNetworkDriver({ runtime, host }: { runtime: MemoryRu
         networkId: net.spec.id,
         dockerNetworkId: net.dockerNetworkId,
         dockerNetworkName: net.dockerNetworkName,
-        containers: members(net),
+        // As Docker lists a network's containers: endpoints, which only a running container has.
+        containers: members(net).filter((id) => runtime.containers().some((c) => c.id === id && (c.state === 'running' || c.state === 'paused'))),
       }));
     },
   };
