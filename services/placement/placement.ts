@@ -102,8 +102,9 @@ export interface PlacementOptions {
   /**
    * Snapshots of the folded view (view-snapshot.ts): a standby writes one
    * when it has folded `snapshotEveryEvents` events past the latest (default
-   * 10,000), at most once per `snapshotMinIntervalMs` (default 30 s); an
-   * instance with an empty view starts from the latest. `false`: none.
+   * 10,000), at most once per `snapshotMinIntervalMs` (default 30 s), and so
+   * does a leader when no other instance has (a lone instance); an instance
+   * with an empty view starts from the latest. `false`: none.
    */
   readonly viewSnapshots?: ViewSnapshots | false;
   readonly snapshotEveryEvents?: number;
@@ -118,7 +119,7 @@ export interface PlacementStats {
   readonly standbySeq: number;
   /** The sequence of the snapshot this instance's view last started from (0: it folded from the start). */
   readonly startedFromSnapshot: number;
-  /** Snapshots of the view this instance wrote (as a standby). */
+  /** Snapshots of the view this instance wrote (as a standby, or as a leader that saw none recent). */
   readonly snapshotsWritten: number;
   /** Deleted consumers the view still remembers (the leader's, else the standby's): those whose claim is not yet released. */
   readonly tombstones: number;
@@ -357,10 +358,13 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     private tail: ConsumerMessages | null = null;
     readonly log: Logger;
     readonly startedAt = o.clock().getTime();
+    /** Not seeded: a leader that had to fold much writes a snapshot soon, unless another instance has one. */
+    private readonly snapshotter: ReturnType<typeof snapshotWriter>;
 
     constructor(readonly term: LeaderTerm) {
       super();
       this.log = log.child({ term: term.number });
+      this.snapshotter = snapshotWriter(this, this.log, 'leader');
       // One listener for the whole term: every wait below ends when the term does.
       term.signal.addEventListener(
         'abort',
@@ -620,6 +624,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
         }
       }
       if (this.pending.size > 0 || this.releases.size > 0) this.wake();
+      this.snapshotter.maybe();
     }
 
     private async pump(): Promise<void> {
@@ -769,6 +774,67 @@ export function createPlacement(o: PlacementOptions): PlacementService {
     standby = new Standby();
   }
 
+  /**
+   * Writes snapshots of one view when it has folded enough past the latest
+   * (at least snapshotEvery events, and one event per SNAPSHOT_BYTES_PER_EVENT
+   * of the last snapshot, so a large view is not rewritten for a little
+   * history; at most once per snapshotInterval). `maybe` is called between
+   * folds, so the view is a cut at lastSeq; encodeViewSliced copies it at
+   * once and encodes it in slices while folding goes on.
+   *
+   * A standby writes when due. A leader folds too, but writes only when no
+   * other instance has written one within the spacing: with a standby the
+   * leader spends nothing on snapshots, and a lone instance still leaves one
+   * for its next start. A leader's view may hold a few consumers and the
+   * ledger past lastSeq (its own appends, applied at once): the fold skips
+   * what a view already has, so folding on from lastSeq + 1 gives the same.
+   */
+  function snapshotWriter(v: FoldedView, l: Logger, role: 'standby' | 'leader') {
+    /** Folded up to this when the latest snapshot (ours or another instance's) was taken. */
+    let snapshotSeq = 0;
+    let snapshotBytes = 0;
+    let lastAt = 0;
+    let busy = false;
+    const spacing = () => Math.max(snapshotEvery, Math.ceil(snapshotBytes / SNAPSHOT_BYTES_PER_EVENT));
+    const write = async (seq: number, encoded: ReturnType<typeof encodeViewSliced>) => {
+      const bytes = await snapshots!.write(seq, await encoded);
+      snapshotSeq = seq;
+      snapshotBytes = bytes;
+      stats.snapshotsWritten++;
+      l.info({ seq, bytes, role }, 'view snapshot written');
+    };
+    return {
+      /** Starts counting from the latest snapshot there is. */
+      async seed(): Promise<void> {
+        if (snapshots) snapshotSeq = Math.max(v.lastSeq, await snapshots.latestSeq().catch(() => 0));
+      },
+      maybe(): void {
+        if (!snapshots || busy) return;
+        if (v.lastSeq - snapshotSeq < spacing() || Date.now() - lastAt < snapshotInterval) return;
+        busy = true;
+        lastAt = Date.now();
+        // A standby cuts at once; another standby may have written a newer one meanwhile, ours is written anyway (it is valid).
+        const cut = role === 'standby' ? { seq: v.lastSeq, encoded: encodeViewSliced(v) } : null;
+        void (async () => {
+          try {
+            if (cut) return await write(cut.seq, cut.encoded);
+            const latest = await snapshots.latestSeq();
+            if (v.lastSeq - latest < spacing()) {
+              snapshotSeq = Math.max(snapshotSeq, latest);
+              return;
+            }
+            // Between folds again (a continuation, not inside one): cut here.
+            await write(v.lastSeq, encodeViewSliced(v));
+          } catch (err) {
+            l.warn({ err: (err as Error).message, seq: v.lastSeq, role }, 'view snapshot not written');
+          } finally {
+            busy = false;
+          }
+        })();
+      },
+    };
+  }
+
   class Standby extends FoldedView {
     private stopped = false;
     private tail: ConsumerMessages | null = null;
@@ -795,12 +861,7 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       void t?.close().catch(() => {});
     }
 
-    /** Folded up to this when the latest snapshot (ours or another standby's) was taken. */
-    private snapshotSeq = 0;
-    /** The size of the last snapshot written: the next waits for about as many bytes of history. */
-    private snapshotBytes = 0;
-    private lastSnapshotAt = 0;
-    private snapshotting = false;
+    private readonly snapshotter = snapshotWriter(this, this.src.log, 'standby');
 
     private onTailMessage(m: JsMsg): void {
       if (this.stopped) return;
@@ -809,42 +870,14 @@ export function createPlacement(o: PlacementOptions): PlacementService {
       this.maybeSnapshot();
     }
 
-    /**
-     * Writes a snapshot of this view when it has folded enough past the
-     * latest one. Called between folds, so the view is a cut at lastSeq;
-     * encodeViewSliced copies it at once and encodes it in slices while
-     * folding goes on.
-     */
     private maybeSnapshot(): void {
-      if (!snapshots || this.snapshotting || this.stopped) return;
-      // At least snapshotEvery events apart, and one event per SNAPSHOT_BYTES_PER_EVENT
-      // of the last snapshot: a large view is not rewritten for a little history.
-      const spacing = Math.max(snapshotEvery, Math.ceil(this.snapshotBytes / SNAPSHOT_BYTES_PER_EVENT));
-      if (this.lastSeq - this.snapshotSeq < spacing || Date.now() - this.lastSnapshotAt < snapshotInterval) return;
-      this.snapshotting = true;
-      this.lastSnapshotAt = Date.now();
-      const seq = this.lastSeq;
-      const encoded = encodeViewSliced(this);
-      void (async () => {
-        try {
-          // Another standby may have written a newer one meanwhile; ours is written anyway (it is valid).
-          const bytes = await snapshots.write(seq, await encoded);
-          this.snapshotSeq = seq;
-          this.snapshotBytes = bytes;
-          stats.snapshotsWritten++;
-          this.src.log.info({ seq, bytes }, 'view snapshot written');
-        } catch (err) {
-          this.src.log.warn({ err: (err as Error).message, seq }, 'view snapshot not written');
-        } finally {
-          this.snapshotting = false;
-        }
-      })();
+      if (!this.stopped) this.snapshotter.maybe();
     }
 
     private async follow(): Promise<void> {
       const active = () => !this.stopped;
       await fromSnapshot(this, this.src.log);
-      if (snapshots) this.snapshotSeq = Math.max(this.lastSeq, await snapshots.latestSeq().catch(() => 0));
+      await this.snapshotter.seed();
       while (active()) {
         try {
           await catchUp(this, this.src, active);

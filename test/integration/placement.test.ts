@@ -23,6 +23,7 @@ import { createJetStreamEventStore } from '../../services/platform/jetstream-eve
 import { executeCapsuleCommand, executeContainerCommand, loadCapsule, loadContainer } from '../../services/platform/commands.js';
 import { createLogger } from '../../services/platform/log.js';
 import { createPlacement, type PlacementService } from '../../services/placement/placement.js';
+import { createViewSnapshots } from '../../services/placement/view-snapshot.js';
 import { registerHost, type Registration } from '../../services/placement/registry.js';
 import { specOf } from '../support/container-gen.js';
 import { startEtcd, startNats, type EtcdServer, type NatsServer } from '../support/servers.js';
@@ -411,5 +412,26 @@ describe('placement service', () => {
     expect((await ledger()).claims.has(early.uuid)).toBe(true);
     await deleteAndObserve(early.uuid);
     await waitFor('the fresh leader to release the claim', async () => !(await ledger()).claims.has(early.uuid));
+  });
+
+  it('view snapshots: a lone leader writes them too (there is no standby to), and the next instance starts from its snapshot', async () => {
+    // Whatever leads now resigns: one instance is left, leading alone, writing after 10 events.
+    for (const p of instances) await p.stop({ resign: true }).catch(() => {});
+    const lone = await startInstance('pl-lone', { snapshotEveryEvents: 10, snapshotMinIntervalMs: 0 });
+    await waitFor('the lone instance to lead', async () => lone.isLeader(), 20_000, 50);
+    const snapshots = createViewSnapshots({ nc, domain: 'default' });
+    const before = await snapshots.latestSeq();
+    for (let i = 0; i < 6; i++) expect((await decided(await create({ cpu: 0.1, memory: 64 }))).host).not.toBeNull();
+    await waitFor('the leader to write a snapshot', async () => lone.stats().snapshotsWritten > 0 && (await snapshots.latestSeq()) > before);
+    expect(lone.stats().standbySeq).toBe(0); // it leads: no standby view
+    const written = await snapshots.latestSeq();
+    expect(written).toBeGreaterThan(before + 10);
+    await lone.stop({ resign: true });
+    const next = await startInstance('pl-after-lone');
+    await waitFor('the next instance to start from the leader\'s snapshot', async () => next.stats().startedFromSnapshot > 0);
+    expect(next.stats().startedFromSnapshot).toBe(written);
+    await waitFor('it to lead', async () => next.isLeader(), 20_000, 50);
+    // Its view is whole: it places within capacity, with every claim made before the snapshot still held.
+    expect((await decided(await create({ cpu: 0.1, memory: 64 }))).host).not.toBeNull();
   });
 });
