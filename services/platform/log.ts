@@ -3,9 +3,9 @@
  * a child per component; request ids travel in `reqId`.
  *
  * Lines go to stdout through a small buffer (`bufferedDestination`): a write
- * system call per line cost the services more CPU than any other single
- * thing they do per container (the e2e benchmark's profiles), so lines are
- * written together, at most `maxDelayMs` (100 ms) after the first of them.
+ * system call per line showed in the e2e benchmark's profiles (up to 8 % of
+ * the host actor's time, logging included), so lines are written together,
+ * at most `maxDelayMs` (100 ms) after the first of them.
  * Warnings and errors are written at once, with what is buffered before
  * them, and everything buffered is written when the process exits, however
  * it exits, except by SIGKILL or a power cut: those can lose the last

@@ -46,10 +46,10 @@ export interface ConsumeDurableOptions {
   /**
    * Batch mode: hold the acks of handled batches up to this long (or until
    * a quarter of maxAckPending wait) and send them together, in one write
-   * to the server (default 0: at once). Each message to nats-server costs a
-   * system call on both sides, and under a trickle of events a batch is one
-   * event, so this halves what the projector sends. A crash loses only held
-   * acks, whose events come again: for idempotent handlers only.
+   * to the server (default 0: at once). Under a trickle of events a batch is
+   * one event, and its ack was a write of its own on both sides; held, the
+   * acks of many share one. A crash loses only held acks, whose events come
+   * again: for idempotent handlers only.
    */
   readonly ackDelayMs?: number;
   readonly log: Logger;
