@@ -32,7 +32,12 @@ if (pr.rebuild) {
   log.warn('rebuilding read models from sequence 1');
   await resetReadModels(nc);
 }
-const projector = await createProjector({ nc, store, log: log.child({ part: 'projector' }) });
+const projector = await createProjector({
+  nc,
+  store,
+  log: log.child({ part: 'projector' }),
+  sweep: { everyMs: pr.sweepEveryMs, markerGraceMs: pr.markerGraceMs },
+});
 const placement = createPlacement({
   nc,
   store,

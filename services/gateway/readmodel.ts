@@ -154,12 +154,27 @@ function createKvInformer<T extends Folded>(opts: KvReadModelOptions & { readonl
         if (status.values === 0) publish();
         const w = await handle.watch();
         watcher = w;
+        // A snapshot whose messages were purged (the projector's sweep of old delete markers) between
+        // the status and the watch would never be seen to end: start again with a fresh one.
+        const stuck = setTimeout(() => {
+          if (!initialized) {
+            log.warn('read model snapshot did not complete within 10 s; watching again');
+            w.stop();
+          }
+        }, 10_000);
+        stuck.unref?.();
         if (failures > 0) log.info({ after: failures }, 'watching the read model bucket');
         failures = 0;
         for await (const e of w) {
           applyEntry(fresh, e);
-          if (!initialized && e.isUpdate) publish();
+          // The snapshot is read when nothing is pending (not by `isUpdate`, which counts on the
+          // message count when the watch began: the projector's sweep may purge some meanwhile).
+          if (!initialized && (e.isUpdate || e.delta === 0)) {
+            publish();
+            clearTimeout(stuck);
+          }
         }
+        clearTimeout(stuck);
         watcher = null;
       } catch (err) {
         if (closed) break;

@@ -18,7 +18,12 @@ if (config.rebuild) {
   log.warn('rebuilding read models from sequence 1');
   await resetReadModels(nc);
 }
-const projector = await createProjector({ nc, store: createJetStreamEventStore({ nc }), log });
+const projector = await createProjector({
+  nc,
+  store: createJetStreamEventStore({ nc }),
+  log,
+  sweep: { everyMs: config.sweepEveryMs, markerGraceMs: config.markerGraceMs },
+});
 log.info('ready');
 
 onShutdownSignals({

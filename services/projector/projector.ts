@@ -12,6 +12,7 @@ import type { Logger } from '../platform/log.js';
 import { CAPSULES_BUCKET, CONTAINERS_BUCKET, DESIRED_BUCKET } from '../platform/readmodels.js';
 import { consumeDurable } from '../platform/subscribe.js';
 import { createProjection, type ProjectionBuckets } from './projection.js';
+import { sweepDeleteMarkers } from './sweep.js';
 
 export const PROJECTOR_DURABLE = 'projector';
 
@@ -31,11 +32,14 @@ export async function createProjector({
   store,
   log,
   durable = PROJECTOR_DURABLE,
+  sweep = { everyMs: 600_000, markerGraceMs: 900_000 },
 }: {
   nc: NatsConnection;
   store: EventStore;
   log: Logger;
   durable?: string;
+  /** Old delete markers swept out of the read models every `everyMs` (sweep.ts); false or 0: never. */
+  sweep?: { everyMs: number; markerGraceMs: number } | false;
 }): Promise<Projector> {
   const buckets = await openReadModelBuckets(nc);
   const projection = createProjection({ buckets, store });
@@ -49,7 +53,31 @@ export async function createProjector({
     ackDelayMs: 100,
   });
   log.info({ durable }, 'projector consuming');
-  return { stop: () => sub.stop() };
+  let sweeping: Promise<void> | null = null;
+  const sweepOnce = async (s: { markerGraceMs: number }) => {
+    for (const bucket of [DESIRED_BUCKET, CONTAINERS_BUCKET, CAPSULES_BUCKET]) {
+      try {
+        const r = await sweepDeleteMarkers(nc, bucket, s.markerGraceMs);
+        if (r.removed > 0) log.info(r, 'old delete markers swept');
+      } catch (err) {
+        log.warn({ bucket, err: (err as Error)?.message ?? String(err) }, 'sweeping delete markers failed; next time');
+      }
+    }
+  };
+  const timer =
+    sweep && sweep.everyMs > 0
+      ? setInterval(() => {
+          sweeping ??= sweepOnce(sweep).finally(() => (sweeping = null));
+        }, sweep.everyMs)
+      : undefined;
+  timer?.unref?.();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await sweeping;
+      await sub.stop();
+    },
+  };
 }
 
 /**

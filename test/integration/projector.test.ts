@@ -2,7 +2,8 @@
  * The projector on a real nats-server: the read models it keeps while events
  * arrive (and across a restart of the projector in the middle) equal the
  * read models a rebuild from sequence 1 produces, and the container read
- * model equals the state folded from the log.
+ * model equals the state folded from the log. Old delete markers are swept
+ * out of the buckets, and nothing else is.
  */
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
@@ -18,6 +19,7 @@ import { connectNats } from '../../services/platform/nats.js';
 import { CAPSULES_BUCKET, CONTAINERS_BUCKET, DESIRED_BUCKET, readModelKey } from '../../services/platform/readmodels.js';
 import { ensureStream } from '../../services/platform/stream.js';
 import { PROJECTOR_DURABLE, createProjector, resetReadModels } from '../../services/projector/projector.js';
+import { sweepDeleteMarkers } from '../../services/projector/sweep.js';
 import { arbHistory } from '../support/container-gen.js';
 import { startNats, type NatsServer } from '../support/servers.js';
 
@@ -111,6 +113,80 @@ describe('projector', () => {
     try {
       await caughtUp();
       expect(await snapshot()).toEqual(incremental);
+    } finally {
+      await projector.stop();
+    }
+  });
+});
+
+describe('delete marker sweep', () => {
+  /** The messages a KV bucket's stream holds, by key: what a snapshot reader receives. */
+  async function held(bucket: string): Promise<Record<string, string>> {
+    const kv = await new Kvm(nc).open(bucket);
+    const out: Record<string, string> = {};
+    if ((await kv.status()).values === 0) return out;
+    const w = await kv.watch({ key: '>' });
+    for await (const e of w) {
+      out[e.key] = e.operation === 'PUT' ? e.string() : e.operation;
+      if (e.delta === 0) break;
+    }
+    w.stop();
+    return out;
+  }
+
+  it('removes markers older than the grace period, and keeps live keys, newer markers and a value written during the sweep', async () => {
+    const bucket = `sweep_${randomUUID().slice(0, 8)}`;
+    const kv = await new Kvm(nc).create(bucket, { history: 1 });
+    await kv.put('live', '1');
+    await kv.put('gone', '1');
+    await kv.delete('gone');
+    await kv.put('back', '1');
+    await kv.delete('back');
+    await kv.put('back', '2'); // written again after its delete: the marker is history
+    await kv.put('racing', '1');
+    await kv.delete('racing');
+    expect(await held(bucket)).toEqual({ live: '1', gone: 'DEL', back: '2', racing: 'DEL' });
+
+    // Nothing is old enough yet.
+    expect(await sweepDeleteMarkers(nc, bucket, 60_000)).toEqual({ bucket, markers: 2, removed: 0 });
+    expect(await held(bucket)).toEqual({ live: '1', gone: 'DEL', back: '2', racing: 'DEL' });
+
+    // Two minutes on; `racing` is written again after the sweep read the bucket and before it purges:
+    // the purge stops at the marker, so the new value stays.
+    const r = await sweepDeleteMarkers(nc, bucket, 60_000, {
+      now: () => Date.now() + 120_000,
+      afterRead: async () => {
+        await kv.put('racing', '2');
+      },
+    });
+    expect(r.markers).toBe(2);
+    // `gone`'s marker; `racing`'s went with its new value (history 1), and the purge found nothing more.
+    expect(r.removed).toBe(1);
+    expect(await held(bucket)).toEqual({ live: '1', back: '2', racing: '2' });
+    expect((await kv.get('racing'))?.string()).toBe('2');
+    await kv.destroy();
+  });
+
+  it('the projector sweeps its read-model buckets on its interval', async () => {
+    const store = createJetStreamEventStore({ nc });
+    await resetReadModels(nc);
+    const projector = await createProjector({ nc, store, log, sweep: { everyMs: 200, markerGraceMs: 0 } });
+    try {
+      const desired = await new Kvm(nc).open(DESIRED_BUCKET);
+      const key = `sweep-host.container.${randomUUID()}`;
+      const jsm = await jetstreamManager(nc);
+      // Whether the bucket's stream holds a message (value or marker) for the key; read by subject,
+      // since a watch could find its snapshot purged under it by the sweep being tested.
+      const holds = async () =>
+        `$KV.${DESIRED_BUCKET}.${key}` in ((await jsm.streams.info(`KV_${DESIRED_BUCKET}`, { subjects_filter: `$KV.${DESIRED_BUCKET}.${key}` })).state.subjects ?? {});
+      await desired.put(key, '{}');
+      await desired.delete(key);
+      expect(await holds()).toBe(true);
+      const deadline = Date.now() + 10_000;
+      while (await holds()) {
+        if (Date.now() > deadline) throw new Error('the marker was not swept within 10 s');
+        await new Promise((r) => setTimeout(r, 100));
+      }
     } finally {
       await projector.stop();
     }
