@@ -304,7 +304,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         [`round_${i + 1}_total_time_ratio`, ratios[i]!],
       ]),
     );
-    return {
+    const result: BenchResult = {
       name: 'e2e',
       metrics: {
         containers: n,
@@ -364,6 +364,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         'serial_*: a diagnostic, not a target: the same, one container at a time, where nothing waits for the CPU, so the difference is the latency the system itself adds.',
     };
     failedRun = false;
+    return result;
   } finally {
     agent.destroy();
     await cluster.stop();
