@@ -76,7 +76,8 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     const c = await docker.createContainer({
       Image: IMAGE,
       Cmd: ['sleep', '3600'],
-      Labels: { [label]: 'baseline', 'zun.bench': String(i) },
+      // The benchmark's label (removed at the end whatever happens) and the phase's (removed after it).
+      Labels: { [benchLabel]: 'baseline', [label]: 'baseline', 'zun.bench': String(i) },
       HostConfig: { Init: true, Memory: 64 * 1024 * 1024, MemorySwap: 128 * 1024 * 1024, NanoCpus: 0.1e9, NetworkMode: benchLabel },
     });
     const t1 = performance.now();
