@@ -9,6 +9,10 @@ export interface ProjectorConfig {
   readonly markerGraceMs: number;
 }
 
+/** The sweep's defaults, in seconds (also createProjector's). */
+export const DEFAULT_SWEEP_INTERVAL_S = 600;
+export const DEFAULT_MARKER_GRACE_S = 900;
+
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
@@ -29,7 +33,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     natsUrl: env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
     logLevel: env['LOG_LEVEL'] ?? 'info',
     rebuild: argv.includes('--rebuild'),
-    sweepEveryMs: seconds(env, 'PROJECTOR_SWEEP_INTERVAL_S', 600, 0),
-    markerGraceMs: seconds(env, 'PROJECTOR_MARKER_GRACE_S', 900, 1),
+    sweepEveryMs: seconds(env, 'PROJECTOR_SWEEP_INTERVAL_S', DEFAULT_SWEEP_INTERVAL_S, 0),
+    markerGraceMs: seconds(env, 'PROJECTOR_MARKER_GRACE_S', DEFAULT_MARKER_GRACE_S, 1),
   };
 }

@@ -13,6 +13,7 @@ import { CAPSULES_BUCKET, CONTAINERS_BUCKET, DESIRED_BUCKET } from '../platform/
 import { consumeDurable } from '../platform/subscribe.js';
 import { createProjection, type ProjectionBuckets } from './projection.js';
 import { sweepDeleteMarkers } from './sweep.js';
+import { DEFAULT_MARKER_GRACE_S, DEFAULT_SWEEP_INTERVAL_S } from './config.js';
 
 export const PROJECTOR_DURABLE = 'projector';
 
@@ -32,7 +33,7 @@ export async function createProjector({
   store,
   log,
   durable = PROJECTOR_DURABLE,
-  sweep = { everyMs: 600_000, markerGraceMs: 900_000 },
+  sweep = { everyMs: DEFAULT_SWEEP_INTERVAL_S * 1000, markerGraceMs: DEFAULT_MARKER_GRACE_S * 1000 },
 }: {
   nc: NatsConnection;
   store: EventStore;
