@@ -196,7 +196,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     const warmLabel = `${benchLabel}-warm`;
     const baselineCold = await runConcurrent(coldN, concurrency, (i) => rawCreateStart(warmLabel, i));
     await runConcurrent(warmN - coldN, concurrency, (i) => rawCreateStart(warmLabel, coldN + i));
-    await removeLabelled(docker, warmLabel, concurrency);
+    await removeLabelled(docker, warmLabel);
     progress(`ours warm-up: ${warmN} x POST /v1/containers?run=true at concurrency ${concurrency}, then DELETE ?force=True`);
     const made: string[] = [];
     await oursPhase(1, 1, 'warmup', made); // first request alone (JIT, image cache)
@@ -240,7 +240,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
       busy.baseline.push(bBusy());
       baseClientCpu += cpuMs(process.cpuUsage(bClient0));
       addDelta(baseCpu, bCpu0, cpuNow());
-      await removeLabelled(docker, roundLabel, concurrency);
+      await removeLabelled(docker, roundLabel);
       await sleep(2_000);
 
       progress(`round ${r + 1}/${rounds}: ours, ${n} x POST /v1/containers?run=true at concurrency ${concurrency}, until ContainerStarted`);
@@ -290,7 +290,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     progress(`serial: ${serialN} x dockerode create+start, then ${serialN} x POST ?run=true, at concurrency 1`);
     const serialLabel = `${benchLabel}-serial`;
     const baselineSerial = await runConcurrent(serialN, 1, (i) => rawCreateStart(serialLabel, i));
-    await removeLabelled(docker, serialLabel, concurrency);
+    await removeLabelled(docker, serialLabel);
     const oursSerial = await oursPhase(serialN, 1, 'bench-serial', made);
     sub.unsubscribe();
     await nc.close();
@@ -511,8 +511,13 @@ function busyMeter(): () => number {
   };
 }
 
-/** Removes the containers with `label`, `concurrency` at a time (dockerd 20.10 stalled on hundreds at once). */
-async function removeLabelled(docker: Docker, label: string, concurrency = 8) {
+/**
+ * Removes the containers with `label`, one at a time, as the host actor
+ * does: dockerd 20.10.24 can deadlock when containers on one network are
+ * torn down together (services/host-actor/docker.ts, `removals`); it did
+ * here, twice, with removals 8 at a time.
+ */
+async function removeLabelled(docker: Docker, label: string) {
   const list = await docker.listContainers({ all: true, filters: { label: [label] } });
-  await runConcurrent(list.length, concurrency, (i) => docker.getContainer(list[i]!.Id).remove({ force: true }).catch(() => {}));
+  for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
 }

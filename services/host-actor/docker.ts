@@ -32,6 +32,7 @@ import type { DockerObservation, DockerState, LabelledContainer } from '../../do
 import type { CapsuleDockerObservation } from '../../domain/capsule-reconcile.js';
 import { COMMIT_LABELS } from '../../domain/images.js';
 import type { CreateEndpoint } from './network/types.js';
+import { createKeyedLock } from '../platform/keyed-lock.js';
 
 export const LABELS = {
   managed: 'zun.managed',
@@ -420,6 +421,8 @@ export function toRuntimeError(err: unknown, what: string): RuntimeError {
 
 export interface DockerRuntimeOptions {
   readonly socketPath?: string;
+  /** The client to use (default: `dockerClient(socketPath)`); tests pass an instrumented one. */
+  readonly docker?: Docker;
   /** There is no registry here: pulls are off unless asked for. */
   readonly allowPull?: boolean;
 }
@@ -454,7 +457,19 @@ export function dockerClient(socketPath = '/var/run/docker.sock'): Docker {
 const DRIFT_EVENTS = ['start', 'die', 'oom', 'pause', 'unpause', 'destroy', 'rename', 'update'] as const;
 
 export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerRuntime {
-  const docker = dockerClient(opts.socketPath);
+  const docker = opts.docker ?? dockerClient(opts.socketPath);
+  /**
+   * Forced removals go one at a time. dockerd 20.10.24 (Debian bookworm's)
+   * can deadlock when containers on one user-defined network are torn down
+   * at the same time: libnetwork's getSvcRecords takes the network's lock
+   * and then the controller's, its processEndpointDelete the other way round
+   * (moby/moby#46661; fixed by moby/moby#42545, not in 20.10.24). Every
+   * later Docker call then hangs until dockerd is restarted. It happened
+   * here twice, both times with removals 8 at a time. Deletes are where the
+   * actor tears endpoints down in bulk, so those queue; a stop's teardown can
+   * still meet a container's own exit, rarely (README, Known problems).
+   */
+  const removals = createKeyedLock();
   const labelFilter = (host: string, uuid?: string) => ({
     label: [`${LABELS.managed}=true`, `${LABELS.host}=${host}`, ...(uuid ? [`${LABELS.container}=${uuid}`] : [])],
   });
@@ -708,7 +723,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
         throw err;
       }
       try {
-        await target.remove({ force: true, v: true });
+        await removals('remove', () => target.remove({ force: true, v: true }));
         verified.delete(ref.dockerId);
       } catch (err) {
         const e = toRuntimeError(err, `remove ${ref.dockerId}`);

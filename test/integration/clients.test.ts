@@ -244,7 +244,7 @@ afterAll(async () => {
   if (process.env['E2E_DUMP']) for (const s of cluster?.services.values() ?? []) console.log(`--- ${s.name}\n${s.output().slice(-6000)}`);
   await cluster?.stop();
   const left = await docker.listContainers({ all: true, filters: { label: [`zun.host=${HOST}`] } }).catch(() => []);
-  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+  for (const c of left) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 

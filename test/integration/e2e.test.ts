@@ -66,7 +66,7 @@ afterAll(async () => {
   if (process.env['E2E_DUMP']) for (const s of cluster?.services.values() ?? []) console.log(`--- ${s.name}\n${s.output().slice(-5000)}`);
   await cluster?.stop();
   const left = await docker.listContainers({ all: true, filters: { label: HOSTS.map((h) => `zun.host=${h}`) } });
-  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+  for (const c of left) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
 }, 120_000);
 
 describe('containers end to end on Docker', () => {

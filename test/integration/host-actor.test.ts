@@ -156,10 +156,10 @@ function startActor(hostname: string): HostActor {
 async function removeTestContainers(): Promise<void> {
   for (const host of ALL_HOSTS) {
     const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.host}=${host}`] } });
-    await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+    for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
   }
   const strays = await docker.listContainers({ all: true, filters: { label: [`it-ha-run=${RUN}`] } });
-  await Promise.all(strays.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+  for (const c of strays) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
 }
 
 beforeAll(async () => {

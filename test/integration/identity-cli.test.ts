@@ -10,7 +10,7 @@
  * skipped, saying so, when `zun` is not installed.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -39,6 +39,7 @@ let nats: NatsServer;
 let nc: NatsConnection;
 let gateway: Gateway;
 let projector: Projector;
+let dir: string | undefined;
 
 async function cli(cmd: 'zun' | 'openstack', args: string[], user: string, project: string): Promise<{ code: number; out: string }> {
   const env: NodeJS.ProcessEnv = {
@@ -69,7 +70,7 @@ describe.skipIf(!hasZun)('the stock zun and openstack clients, logging in to the
     await ensureStream(await jetstreamManager(nc));
     const log = pino({ level: 'silent' });
     projector = await createProjector({ nc, store: createJetStreamEventStore({ nc }), log });
-    const dir = await mkdtemp(join(tmpdir(), 'zun-identity-'));
+    dir = await mkdtemp(join(tmpdir(), 'zun-identity-'));
     const file = join(dir, 'users.json');
     await writeFile(
       file,
@@ -91,6 +92,7 @@ describe.skipIf(!hasZun)('the stock zun and openstack clients, logging in to the
     await projector?.stop();
     await nc?.close();
     await nats?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('zun logs in with a password and reaches /v1 through the catalog', async () => {

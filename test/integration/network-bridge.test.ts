@@ -60,7 +60,7 @@ const ping = (from: ContainerNetRef, to: string) => exec(from, ['ping', '-c', '1
 
 async function cleanup(): Promise<void> {
   const cs = await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${HOST}`] } });
-  await Promise.all(cs.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+  for (const c of cs) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
   const ns = await docker.listNetworks({ filters: { label: [`${NETWORK_LABELS.host}=${HOST}`] } });
   await Promise.all(ns.map((n) => docker.getNetwork(n.Id).remove().catch(() => {})));
   const foreign = await docker.listNetworks({ filters: { label: [`${TEST_LABEL}=${HOST}`] } });

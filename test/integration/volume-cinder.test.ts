@@ -76,7 +76,7 @@ describe('cinder driver: recorded Cinder API, real device mount steps', () => {
 
   afterAll(async () => {
     const cs = await docker.listContainers({ all: true, filters: { label: [`zun.test.run=${RUN}`] } });
-    await Promise.all(cs.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+    for (const c of cs) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
     const mp = path.join(stateDir, 'mnt', vol.id);
     if (mountsAt(mp).length > 0) execFileSync('umount', [mp]);
     if (loop) execFileSync('losetup', ['-d', loop]);

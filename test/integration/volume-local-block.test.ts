@@ -76,7 +76,7 @@ describe('local-block volumes on loop devices, bind-mounted into real containers
 
   afterAll(async () => {
     const cs = await docker.listContainers({ all: true, filters: { label: [`zun.test.run=${RUN}`] } });
-    await Promise.all(cs.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+    for (const c of cs) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
     const cleanup = newDriver();
     for (const v of await cleanup.list()) await cleanup.delete({ id: v.id, sizeGb: 1 }).catch(() => {});
     rmSync(stateDir, { recursive: true, force: true });

@@ -43,10 +43,9 @@ export async function cleanupHosts(hosts: readonly string[], stateDirs: readonly
     // A label filter is an AND of its terms: one host at a time.
     for (const h of hosts) {
       const cs = await docker.listContainers({ all: true, filters: { label: [`zun.host=${h}`] } });
-      // Eight at a time: dockerd 20.10 stalled (shims gone, every later call hanging) when hundreds were removed at once.
-      for (let i = 0; i < cs.length; i += 8) {
-        await Promise.all(cs.slice(i, i + 8).map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
-      }
+      // One at a time, as the host actor removes: dockerd 20.10.24 can deadlock when containers on one
+      // network are torn down together (services/host-actor/docker.ts, `removals`).
+      for (const c of cs) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
       // Right after its containers go, dockerd may still hold their endpoints ("active endpoints"): try again briefly.
       for (let attempt = 0; attempt < 10; attempt++) {
         const ns = await docker.listNetworks({ filters: { label: [`zun.host=${h}`, 'zun.managed=true'] } });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -87,13 +87,17 @@ describe('tokens', () => {
 describe('the secret', () => {
   it('is created once (0600) and read back; derived keys differ by purpose', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'zun-secret-'));
-    const file = join(dir, 'gateway', 'secret.key');
-    const [a, b] = await Promise.all([loadOrCreateSecret(file), loadOrCreateSecret(file)]);
-    expect(a.secret.equals(b.secret)).toBe(true);
-    expect([a.created, b.created].filter(Boolean)).toHaveLength(1);
-    expect((await stat(file)).mode & 0o777).toBe(0o600);
-    expect((await loadOrCreateSecret(file)).secret.equals(a.secret)).toBe(true);
-    expect(deriveKey(a.secret, 'token-mac').equals(deriveKey(a.secret, 'registry-password'))).toBe(false);
+    try {
+      const file = join(dir, 'gateway', 'secret.key');
+      const [a, b] = await Promise.all([loadOrCreateSecret(file), loadOrCreateSecret(file)]);
+      expect(a.secret.equals(b.secret)).toBe(true);
+      expect([a.created, b.created].filter(Boolean)).toHaveLength(1);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      expect((await loadOrCreateSecret(file)).secret.equals(a.secret)).toBe(true);
+      expect(deriveKey(a.secret, 'token-mac').equals(deriveKey(a.secret, 'registry-password'))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('seals values that only the same key opens', () => {
