@@ -56,8 +56,11 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
   const warmN = envInt('E2E_WARMUP', quick ? 20 : 200, 0);
   const rounds = envInt('E2E_ROUNDS', quick ? 1 : 5, 1);
   const coldN = Math.min(warmN, n);
-  // E2E_LAYOUT=combined: gateway, projector and placement in one process (services/control-plane).
-  const layout = process.env['E2E_LAYOUT'] === 'combined' ? 'combined' : 'separate';
+  // As scripts/up.sh runs the system: gateway, projector and placement in one control-plane process
+  // (services/control-plane); E2E_LAYOUT=separate: each in its own.
+  const layoutEnv = process.env['E2E_LAYOUT'] ?? 'combined';
+  if (layoutEnv !== 'combined' && layoutEnv !== 'separate') throw new Error(`E2E_LAYOUT must be combined or separate, not ${layoutEnv}`);
+  const layout: 'combined' | 'separate' = layoutEnv;
   // The same client the host actor uses (keep-alive connections on the socket).
   const docker = dockerClient('/var/run/docker.sock');
   const benchLabel = `zun-bench-${randomUUID().slice(0, 8)}`;

@@ -4,13 +4,14 @@
 # loader, one process each), against the servers scripts/servers.sh runs.
 # Pid files in $STATE/run, logs (pino JSON) in $STATE/logs.
 # Environment: HOST_NAME (default: this machine's hostname), GATEWAY_PORT (9517),
-# LAYOUT: separate (default: gateway, projector, placement each on its own) or
-# combined (the three in one control-plane process; services/control-plane).
+# LAYOUT: combined (default: gateway, projector and placement in one
+# control-plane process, services/control-plane) or separate (each on its
+# own: for control planes spread over machines, or a placement standby).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Start order; stop is reversed. Without names, stop and status cover both layouts.
-case "${LAYOUT:-separate}" in
+case "${LAYOUT:-combined}" in
   separate) ALL=(projector audit placement host-actor gateway) ;;
   combined) ALL=(control-plane audit host-actor) ;;
   *) die "LAYOUT must be separate or combined, not $LAYOUT" ;;

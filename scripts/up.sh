@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command for a fresh machine: install what is missing, start
 # nats-server, etcd and (if needed) dockerd, build the base image, start the
-# services (projector, placement, one host actor, gateway on :9517), then run
+# services (the control plane: gateway on :9517, projector and placement in one
+# process; audit; one host actor; LAYOUT=separate: each its own), then run
 # the main job: a container created through the Zun API until it runs in
 # Docker (scripts/demo.ts). The system stays up; `npm run down` stops it.
 #   bash scripts/up.sh [--keep]   (--keep: leave the demo container running)
