@@ -21,6 +21,13 @@ export interface HostActorConfig {
   /** The actor's directory on this host; its filesystem is the disk capacity reported. */
   readonly stateDir: string;
   readonly leaseTtlSeconds: number;
+  /**
+   * DOCKER_WATCHDOG_SECONDS (default 15; 0: off): how often Docker is probed
+   * (docker-watchdog.ts); DOCKER_HUNG_AFTER_SECONDS (default 60): how long a
+   * probe may go unanswered before the host is withdrawn from placement.
+   */
+  readonly dockerWatchdogSeconds: number;
+  readonly dockerHungAfterSeconds: number;
   /** There is no registry here: pulls stay off unless turned on. */
   readonly allowImagePull: boolean;
   readonly logLevel: string;
@@ -90,6 +97,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HostActorConfi
     recheckSeconds: num(env, 'RECHECK_SECONDS', 0) ?? 60,
     stateDir,
     leaseTtlSeconds: num(env, 'HOST_LEASE_TTL', 2) ?? 10,
+    dockerWatchdogSeconds: num(env, 'DOCKER_WATCHDOG_SECONDS', 0) ?? 15,
+    dockerHungAfterSeconds: num(env, 'DOCKER_HUNG_AFTER_SECONDS', 1) ?? 60,
     allowImagePull: /^(1|true|yes)$/i.test(env['ALLOW_IMAGE_PULL'] ?? ''),
     logLevel: env['LOG_LEVEL'] ?? 'info',
     network: parseNetworkConfig(env),

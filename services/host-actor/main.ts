@@ -18,6 +18,7 @@ import { createVolumeDriver } from './volume/index.js';
 import { createHostResources } from './resources.js';
 import { createRpcExtras } from './rpc-extras.js';
 import { onShutdownSignals } from '../platform/shutdown.js';
+import { watchDockerForRegistry } from './docker-watchdog.js';
 
 const config = loadConfig();
 const log = createLogger('host-actor', config.logLevel).child({ host: config.hostname });
@@ -65,11 +66,18 @@ const actor = createHostActor({
   },
 });
 await actor.start();
+// A deadlocked dockerd takes the host out of placement until it answers (docker-watchdog.ts).
+const watchdog =
+  actor.registry && config.dockerWatchdogSeconds > 0
+    ? watchDockerForRegistry({ docker, registry: actor.registry, everyMs: config.dockerWatchdogSeconds * 1000, hungAfterMs: config.dockerHungAfterSeconds * 1000, log })
+    : null;
+watchdog?.start();
 log.info('ready');
 
 onShutdownSignals({
   log,
   stop: async () => {
+    await watchdog?.stop();
     await actor.stop();
     etcd.close();
     await nc.drain();

@@ -194,6 +194,7 @@ export function createHostRegistry(o: HostRegistryOptions): HostRegistry {
     async start() {
       stopped = false;
       await reregister();
+      clearInterval(watchdog); // started again after a stop (docker-watchdog.ts)
       watchdog = setInterval(() => void check(), o.checkEveryMs ?? Math.max(500, (o.ttlSeconds * 1000) / 2));
       watchdog.unref();
     },
