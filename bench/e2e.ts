@@ -76,15 +76,15 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
   });
   const rawCreateStart = async (label: string, i: number, timings?: { create: number[]; start: number[] }) => {
     const t0 = performance.now();
-    const c = await docker.createContainer({
+    const c = await dockerCall(`create baseline container ${i}`, () => docker.createContainer({
       Image: IMAGE,
       Cmd: ['sleep', '3600'],
       // The benchmark's label (removed at the end whatever happens) and the phase's (removed after it).
       Labels: { [benchLabel]: 'baseline', [label]: 'baseline', 'zun.bench': String(i) },
       HostConfig: { Init: true, Memory: 64 * 1024 * 1024, MemorySwap: 128 * 1024 * 1024, NanoCpus: 0.1e9, NetworkMode: benchLabel },
-    });
+    }));
     const t1 = performance.now();
-    await c.start();
+    await dockerCall(`start baseline container ${i}`, () => c.start());
     timings?.create.push(t1 - t0);
     timings?.start.push(performance.now() - t1);
   };
@@ -371,21 +371,27 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     return result;
   } finally {
     agent.destroy();
-    await cluster.stop();
+    // The cleanup is bounded too: on a hung dockerd it reports what is left instead of waiting for ever
+    // (the services and servers are stopped first; only the removal of what they made asks Docker).
+    await dockerCall('stop the system and remove its containers', () => cluster.stop(), 300).catch((err: unknown) => progress(String(err)));
     if (failedRun) progress(`service logs kept in ${logDir}`);
     else rmSync(logDir, { recursive: true, force: true });
-    await removeLabelled(docker, benchLabel);
-    await removeLabelled(docker, 'zun.managed');
-    // Right after its containers go, dockerd may still hold their endpoints ("active endpoints"): try again
-    // briefly. Checked by looking, as a removal that succeeded once still left the network in place.
-    for (let attempt = 0; ; attempt++) {
-      const err = await network.remove().then(() => null, (e: unknown) => e);
-      if (await network.inspect().then(() => false, () => true)) break;
-      if (attempt >= 20) {
-        progress(`could not remove the baseline network ${benchLabel}: ${String(err ?? 'still there')}`);
-        break;
+    try {
+      await removeLabelled(docker, benchLabel);
+      await removeLabelled(docker, 'zun.managed');
+      // Right after its containers go, dockerd may still hold their endpoints ("active endpoints"): try again
+      // briefly. Checked by looking, as a removal that succeeded once still left the network in place.
+      for (let attempt = 0; ; attempt++) {
+        const err = await dockerCall('remove the baseline network', () => network.remove().then(() => null, (e: unknown) => e));
+        if (await dockerCall('inspect the baseline network', () => network.inspect().then(() => false, () => true))) break;
+        if (attempt >= 20) {
+          progress(`could not remove the baseline network ${benchLabel}: ${String(err ?? 'still there')}`);
+          break;
+        }
+        await sleep(250);
       }
-      await sleep(250);
+    } catch (err) {
+      progress(`cleanup incomplete (containers labelled ${benchLabel} or zun.managed, network ${benchLabel} may be left): ${String(err)}`);
     }
   }
 }
@@ -521,6 +527,23 @@ function busyMeter(): () => number {
  * here, twice, with removals 8 at a time.
  */
 async function removeLabelled(docker: Docker, label: string) {
-  const list = await docker.listContainers({ all: true, filters: { label: [label] } });
-  for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+  const list = await dockerCall(`list containers labelled ${label}`, () => docker.listContainers({ all: true, filters: { label: [label] } }));
+  for (const c of list) await dockerCall(`remove ${c.Id.slice(0, 12)}`, () => docker.getContainer(c.Id).remove({ force: true }).catch(() => {}));
+}
+
+/**
+ * A Docker call of the benchmark's own, given up after `withinS` (60 s): rather a clear
+ * failure than a benchmark that waits for ever on a deadlocked dockerd
+ * (README, "Not finished": dockerd 20.10.24 and moby/moby#46661).
+ */
+async function dockerCall<T>(what: string, call: () => Promise<T>, withinS = 60): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Docker did not answer "${what}" within ${withinS} s: is dockerd hung (moby/moby#46661)? Restart it: bash scripts/servers.sh stop dockerd; bash scripts/servers.sh start dockerd`)), withinS * 1000);
+  });
+  try {
+    return await Promise.race([call(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
