@@ -464,10 +464,11 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
    * at the same time: libnetwork's getSvcRecords takes the network's lock
    * and then the controller's, its processEndpointDelete the other way round
    * (moby/moby#46661; fixed by moby/moby#42545, not in 20.10.24). Every
-   * later Docker call then hangs until dockerd is restarted. It happened
-   * here twice, both times with removals 8 at a time. Deletes are where the
-   * actor tears endpoints down in bulk, so those queue; a stop's teardown can
-   * still meet a container's own exit, rarely (README, Known problems).
+   * later Docker call that touches networks (creates too) then hangs until
+   * dockerd is restarted. It happened here twice, both times with removals
+   * 8 at a time. Deletes are where the actor tears endpoints down in bulk,
+   * so those queue; a stop's teardown can still meet a container's own exit,
+   * rarely (README, "Not finished"; docker-watchdog.ts notices a hang).
    */
   const removals = createKeyedLock();
   const labelFilter = (host: string, uuid?: string) => ({
