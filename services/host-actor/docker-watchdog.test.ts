@@ -35,6 +35,17 @@ function controlledProbe() {
 }
 
 let dog: DockerWatchdog | undefined;
+
+/** A started watchdog over `p`, recording its hooks in `calls` (onHung: given, or recorded as 'hung'). */
+function watch(p: ReturnType<typeof controlledProbe>, hungAfterMs: number, calls: string[], onHung?: () => Promise<void>): DockerWatchdog {
+  dog = createDockerWatchdog({
+    probe: p.probe, everyMs: 10, hungAfterMs, log: silent,
+    onHung: onHung ?? (async () => void calls.push('hung')),
+    onRecovered: async () => void calls.push('recovered'),
+  });
+  dog.start();
+  return dog;
+}
 afterEach(async () => {
   await dog?.stop();
   dog = undefined;
@@ -44,12 +55,7 @@ describe('the Docker watchdog', () => {
   it('withdraws the host once when a probe hangs, sends no other meanwhile, and restores it on the first answer after', async () => {
     const p = controlledProbe();
     const calls: string[] = [];
-    dog = createDockerWatchdog({
-      probe: p.probe, everyMs: 10, hungAfterMs: 80, log: silent,
-      onHung: async () => void calls.push('hung'),
-      onRecovered: async () => void calls.push('recovered'),
-    });
-    dog.start();
+    dog = watch(p, 80, calls);
     await until('probes answered', () => p.probes() >= 3);
     expect(calls).toEqual([]);
     p.set('hang');
@@ -78,12 +84,7 @@ describe('the Docker watchdog', () => {
     const p = controlledProbe();
     const calls: string[] = [];
     p.set('fail');
-    dog = createDockerWatchdog({
-      probe: p.probe, everyMs: 10, hungAfterMs: 50, log: silent,
-      onHung: async () => void calls.push('hung'),
-      onRecovered: async () => void calls.push('recovered'),
-    });
-    dog.start();
+    dog = watch(p, 50, calls);
     await until('probes', () => p.probes() >= 15);
     expect(dog.hung()).toBe(false);
     expect(calls).toEqual([]);
@@ -93,12 +94,7 @@ describe('the Docker watchdog', () => {
     const p = controlledProbe();
     const calls: string[] = [];
     let finishHung!: () => void;
-    dog = createDockerWatchdog({
-      probe: p.probe, everyMs: 10, hungAfterMs: 40, log: silent,
-      onHung: () => new Promise<void>((r) => (finishHung = () => { calls.push('hung done'); r(); })),
-      onRecovered: async () => void calls.push('recovered'),
-    });
-    dog.start();
+    dog = watch(p, 40, calls, () => new Promise<void>((r) => (finishHung = () => { calls.push('hung done'); r(); })));
     p.set('hang');
     await until('hung', () => dog!.hung());
     p.set('ok');

@@ -14,6 +14,7 @@ export const DEFAULT_SWEEP_INTERVAL_S = 600;
 export const DEFAULT_MARKER_GRACE_S = 900;
 
 export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
   constructor(message: string) {
     super(message);
     this.name = 'ConfigError';

@@ -55,10 +55,10 @@ export async function createProjector({
   });
   log.info({ durable }, 'projector consuming');
   let sweeping: Promise<void> | null = null;
-  const sweepOnce = async (s: { markerGraceMs: number }) => {
+  const sweepOnce = async (markerGraceMs: number) => {
     for (const bucket of [DESIRED_BUCKET, CONTAINERS_BUCKET, CAPSULES_BUCKET]) {
       try {
-        const r = await sweepDeleteMarkers(nc, bucket, s.markerGraceMs);
+        const r = await sweepDeleteMarkers(nc, bucket, markerGraceMs);
         if (r.removed > 0) log.info(r, 'old delete markers swept');
       } catch (err) {
         log.warn({ bucket, err: (err as Error)?.message ?? String(err) }, 'sweeping delete markers failed; next time');
@@ -68,7 +68,7 @@ export async function createProjector({
   const timer =
     sweep && sweep.everyMs > 0
       ? setInterval(() => {
-          sweeping ??= sweepOnce(sweep).finally(() => (sweeping = null));
+          sweeping ??= sweepOnce(sweep.markerGraceMs).finally(() => (sweeping = null));
         }, sweep.everyMs)
       : undefined;
   timer?.unref?.();
