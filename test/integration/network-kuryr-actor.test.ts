@@ -302,7 +302,11 @@ describe('kuryr networks through the host actor', () => {
     const bound = neutron.state.ports.get(mine.id)!;
     expect(bound).toMatchObject({ device_id: a, device_owner: KURYR_DEVICE_OWNER, 'binding:host_id': HOST });
     const ip = (mine.fixed_ips as { ip_address: string }[])[0]!.ip_address;
-    const view = (await api('GET', `/v1/containers/${a}`)).body;
+    // The addresses are recorded just after ContainerStarted (ContainerNetworkAttached), as in the test above.
+    const view = await waitFor(`addresses of ${a}`, async () => {
+      const v = (await api('GET', `/v1/containers/${a}`)).body;
+      return Object.keys(v.addresses ?? {}).length > 0 ? v : undefined;
+    });
     expect(view.addresses).toEqual({ [NEUTRON_NET]: [{ addr: ip, version: 4, port: mine.id, subnet_id: SUBNET, preserve_on_delete: true }] });
     const ep = (await dockerOf(a)).NetworkSettings.Networks[NEUTRON_NET]!;
     expect(ep.IPAddress).toBe(ip);
