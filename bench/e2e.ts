@@ -29,9 +29,10 @@
  * compute host; its CPU then is reported.
  *
  * Diagnostics (not part of the targets): how busy the machine's CPUs were
- * during each phase (/proc/stat), and the CPU time per container of each of
- * the system's processes and of dockerd+containerd (/proc/<pid>/stat), read
- * around the measured phases. On this 2-core machine both phases are
+ * during each phase and the whole machine's CPU time per container
+ * (/proc/stat), the CPU time per container of each of the system's
+ * processes and of dockerd+containerd (/proc/<pid>/stat), read around the
+ * measured phases, and from these the CPU the system adds per container. On this 2-core machine both phases are
  * CPU-bound, so every CPU millisecond the system spends per container shows
  * up about concurrency/cores times in the latency.
  */
@@ -226,7 +227,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     let oursClientCpu = 0;
     let msgsIn = 0;
     let msgsOut = 0;
-    const busy = { baseline: [] as number[], ours: [] as number[] };
+    const busy = { baseline: [] as { pct: number; busyMs: number; stealPct: number }[], ours: [] as { pct: number; busyMs: number; stealPct: number }[] };
     const timings = { create: [] as number[], start: [] as number[] };
     const stageValues: Record<string, number[]> = {};
     const perRound: { base: { latencies: number[]; totalMs: number }; ours: { latencies: number[]; totalMs: number } }[] = [];
@@ -336,8 +337,16 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         serial_baseline_p50_ms: pct(baselineSerial.latencies, 50),
         serial_ours_p50_ms: pct(oursSerial.latencies, 50),
         serial_added_p50_ms: pct(oursSerial.latencies, 50) - pct(baselineSerial.latencies, 50),
-        baseline_cpu_busy_pct: median(busy.baseline),
-        ours_cpu_busy_pct: median(busy.ours),
+        baseline_cpu_busy_pct: median(busy.baseline.map((b) => b.pct)),
+        ours_cpu_busy_pct: median(busy.ours.map((b) => b.pct)),
+        baseline_cpu_steal_pct: median(busy.baseline.map((b) => b.stealPct)),
+        ours_cpu_steal_pct: median(busy.ours.map((b) => b.stealPct)),
+        // Every process on the machine (Docker's runc, shims and networking included), per container.
+        baseline_machine_cpu_ms_per_container: busy.baseline.reduce((s, b) => s + b.busyMs, 0) / total,
+        ours_machine_cpu_ms_per_container: busy.ours.reduce((s, b) => s + b.busyMs, 0) / total,
+        // What the system adds: its processes, and the client and dockerd beyond the baseline's.
+        added_cpu_ms_per_container:
+          (systemProcs.reduce((s, k) => s + oursCpu[k]!, 0) + oursClientCpu + oursCpu['dockerd']! - baseClientCpu - baseCpu['dockerd']! - systemProcs.reduce((s, k) => s + baseCpu[k]!, 0)) / total,
         baseline_cpu_dockerd_ms_per_container: baseCpu['dockerd']! / total,
         baseline_cpu_client_ms_per_container: baseClientCpu / total,
         baseline_cpu_system_idle_ms_per_container: systemProcs.reduce((s, k) => s + baseCpu[k]!, 0) / total,
@@ -362,7 +371,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         'baseline = dockerode create+start with the same image, command, Init, memory and CPU limits, on a user-defined bridge network like the project network the host actor attaches; ours = gateway POST ?run=true until ContainerStarted is on the stream. ' +
         `Measured in ${rounds} rounds (E2E_ROUNDS), each a baseline phase then an ours phase of ${n} containers, each phase's containers removed before the next (ours through the API); added_p50_ms and total_time_ratio are the medians of the rounds' values (round_*), baseline/ours p50 and totals the medians of the rounds', p99 over all rounds. The system runs idle during the baseline phases (baseline_cpu_system_idle: its CPU then). ` +
         `Warm-up: each side first ran ${warmN} unmeasured containers the same way and removed them (E2E_WARMUP); cold_*: the first ${coldN} of them, a diagnostic of freshly started processes (V8 not yet tiered up), not a target. ` +
-        'syscalls_read/write_*: read and write system calls per container of each process (/proc/<pid>/io: sockets, pipes and files alike). nats_msgs_*: messages into and out of nats-server per container (all connections, the subscription of this benchmark included); nats_msgs_<service>_sent/received: the same for the connection of one service. cpu_*: CPU time per container of each process during the measured phases (dockerd = dockerd + containerd; client = this benchmark process, which drives the load); *_cpu_busy_pct: the whole machine, all processes (other users included). ' +
+        'syscalls_read/write_*: read and write system calls per container of each process (/proc/<pid>/io: sockets, pipes and files alike). nats_msgs_*: messages into and out of nats-server per container (all connections, the subscription of this benchmark included); nats_msgs_<service>_sent/received: the same for the connection of one service. cpu_*: CPU time per container of each process during the measured phases (dockerd = dockerd + containerd; client = this benchmark process, which drives the load); *_cpu_busy_pct: the whole machine, all processes (other users included); *_cpu_steal_pct: time the hypervisor gave to other guests; *_machine_cpu_ms_per_container: the busy CPU time of the whole machine per container (steal excluded), Docker\'s runc, shims and networking included; added_cpu_ms_per_container: the CPU the system adds per container: its processes (less their idle CPU during the baseline phases), the client and dockerd beyond the baseline\'s. ' +
         'The services log to files (not through the benchmark process); the client speaks keep-alive HTTP with node:http in both phases. ' +
         'Where the time goes (diagnostics): baseline_create/start = the two Docker calls of the baseline; ours_stage_* = from the POST to its 202, from the POST to ContainerScheduled (gateway + placement), from ContainerScheduled to ContainerCreated (projector, host actor, Docker create), from ContainerCreated to ContainerStarted (mostly Docker start), each as this benchmark saw the events. ' +
         'serial_*: a diagnostic, not a target: the same, one container at a time, where nothing waits for the CPU, so the difference is the latency the system itself adds.',
@@ -503,20 +512,34 @@ function ioOf(pids: readonly number[]): { syscr: number; syscw: number } {
   return { syscr, syscw };
 }
 
-/** Starts measuring how busy all CPUs are; the returned function gives the busy percentage since. */
-function busyMeter(): () => number {
+/**
+ * Starts measuring how busy all CPUs are. The returned function gives, since
+ * then: the busy percentage (all CPUs, all processes: /proc/stat, idle and
+ * iowait excluded), the busy CPU time in ms (steal excluded: time the
+ * hypervisor gave to other guests is not work done here), and the steal
+ * percentage.
+ */
+function busyMeter(): () => { pct: number; busyMs: number; stealPct: number } {
+  const msPerTick = 1000 / 100; // USER_HZ: 100 on Linux (getconf CLK_TCK)
   const read = () => {
     try {
       const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-      return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
+      // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
+      const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+      return { idle: f[3]! + f[4]!, steal: f[7] ?? 0, total };
     } catch {
-      return { idle: 0, total: 0 };
+      return { idle: 0, steal: 0, total: 0 };
     }
   };
   const a = read();
   return () => {
     const b = read();
-    return b.total > a.total ? 100 * (1 - (b.idle - a.idle) / (b.total - a.total)) : NaN;
+    const total = b.total - a.total;
+    const idle = b.idle - a.idle;
+    const steal = b.steal - a.steal;
+    return total > 0
+      ? { pct: 100 * (1 - idle / total), busyMs: (total - idle - steal) * msPerTick, stealPct: (100 * steal) / total }
+      : { pct: NaN, busyMs: NaN, stealPct: NaN };
   };
 }
 
