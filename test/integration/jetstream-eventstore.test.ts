@@ -462,6 +462,7 @@ describe('consumeDurable', () => {
     const { log, lines } = captureLog();
     const batches: number[][] = [];
     let failedOnce = false;
+    let failed: number[] = [];
     const gate = deferredGate();
     const sub = await consumeDurable({
       nc,
@@ -476,6 +477,7 @@ describe('consumeDurable', () => {
         if (batches.length === 0) await gate.wait;
         if (!failedOnce && batches.length === 1) {
           failedOnce = true;
+          failed = seqs;
           throw new Error('transient');
         }
         batches.push(seqs);
@@ -489,8 +491,11 @@ describe('consumeDurable', () => {
       // Every event once (the failed batch was not recorded; its events came again, after later ones), each batch in stream order.
       expect([...batches.flat()].sort((a, b) => a - b)).toEqual(appended);
       for (const b of batches) expect(b).toEqual([...b].sort((x, y) => x - y));
-      // Queued events came together, at most maxBatch at a time.
-      expect(batches.length).toBeLessThan(appended.length / 2);
+      // Queued events came together, at most maxBatch at a time: the batch after the gated one held
+      // what had queued up behind it. (How the nak-ed events come again, together or one by one, is
+      // the server's timing, so the number of batches after it is not pinned.)
+      expect(failed.length).toBeGreaterThan(1);
+      expect(batches.length).toBeLessThan(appended.length);
       expect(Math.max(...batches.map((b) => b.length))).toBeLessThanOrEqual(16);
       expect(lines().filter((l) => l['msg'] === 'batch handler failed; events nak-ed')).toHaveLength(1);
       await until('everything acked', async () => {
