@@ -316,6 +316,8 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         concurrency,
         rounds,
         added_p50_ms: median(added),
+        // The same relative to the baseline's p50 (median of the rounds'): on a saturated machine it follows the CPU added per container.
+        added_p50_pct: median(perRound.map((x) => (100 * (pct(x.ours.latencies, 50) - pct(x.base.latencies, 50))) / pct(x.base.latencies, 50))),
         total_time_ratio: median(ratios),
         ...roundMetrics,
         baseline_total_ms: median(perRound.map((x) => x.base.totalMs)),
@@ -369,7 +371,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
       notes:
         `layout: ${layout} (E2E_LAYOUT). ` +
         'baseline = dockerode create+start with the same image, command, Init, memory and CPU limits, on a user-defined bridge network like the project network the host actor attaches; ours = gateway POST ?run=true until ContainerStarted is on the stream. ' +
-        `Measured in ${rounds} rounds (E2E_ROUNDS), each a baseline phase then an ours phase of ${n} containers, each phase's containers removed before the next (ours through the API); added_p50_ms and total_time_ratio are the medians of the rounds' values (round_*), baseline/ours p50 and totals the medians of the rounds', p99 over all rounds. The system runs idle during the baseline phases (baseline_cpu_system_idle: its CPU then). ` +
+        `Measured in ${rounds} rounds (E2E_ROUNDS), each a baseline phase then an ours phase of ${n} containers, each phase's containers removed before the next (ours through the API); added_p50_ms and total_time_ratio are the medians of the rounds' values (round_*), added_p50_pct the median of the rounds' added p50 as a percentage of their baseline p50, baseline/ours p50 and totals the medians of the rounds', p99 over all rounds. The system runs idle during the baseline phases (baseline_cpu_system_idle: its CPU then). ` +
         `Warm-up: each side first ran ${warmN} unmeasured containers the same way and removed them (E2E_WARMUP); cold_*: the first ${coldN} of them, a diagnostic of freshly started processes (V8 not yet tiered up), not a target. ` +
         'syscalls_read/write_*: read and write system calls per container of each process (/proc/<pid>/io: sockets, pipes and files alike). nats_msgs_*: messages into and out of nats-server per container (all connections, the subscription of this benchmark included); nats_msgs_<service>_sent/received: the same for the connection of one service. cpu_*: CPU time per container of each process during the measured phases (dockerd = dockerd + containerd; client = this benchmark process, which drives the load); *_cpu_busy_pct: the whole machine, all processes (other users included); *_cpu_steal_pct: time the hypervisor gave to other guests; *_machine_cpu_ms_per_container: the busy CPU time of the whole machine per container (steal excluded), Docker\'s runc, shims and networking included; added_cpu_ms_per_container: the CPU the system adds per container: its processes (less their idle CPU during the baseline phases), the client and dockerd beyond the baseline\'s. ' +
         'The services log to files (not through the benchmark process); the client speaks keep-alive HTTP with node:http in both phases. ' +
