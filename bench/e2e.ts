@@ -32,9 +32,10 @@
  * during each phase and the whole machine's CPU time per container
  * (/proc/stat), the CPU time per container of each of the system's
  * processes and of dockerd+containerd (/proc/<pid>/stat), read around the
- * measured phases, and from these the CPU the system adds per container. On this 2-core machine both phases are
- * CPU-bound, so every CPU millisecond the system spends per container shows
- * up about concurrency/cores times in the latency.
+ * measured phases, and from these the CPU the system adds per container.
+ * On this 2-core machine both phases are CPU-bound, so every CPU
+ * millisecond the system spends per container shows up about
+ * concurrency/cores times in the latency.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -227,7 +228,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
     let oursClientCpu = 0;
     let msgsIn = 0;
     let msgsOut = 0;
-    const busy = { baseline: [] as { pct: number; busyMs: number; stealPct: number }[], ours: [] as { pct: number; busyMs: number; stealPct: number }[] };
+    const busy = { baseline: [] as Busy[], ours: [] as Busy[] };
     const timings = { create: [] as number[], start: [] as number[] };
     const stageValues: Record<string, number[]> = {};
     const perRound: { base: { latencies: number[]; totalMs: number }; ours: { latencies: number[]; totalMs: number } }[] = [];
@@ -514,6 +515,13 @@ function ioOf(pids: readonly number[]): { syscr: number; syscw: number } {
   return { syscr, syscw };
 }
 
+/** What busyMeter reports for a stretch of time. */
+interface Busy {
+  readonly pct: number;
+  readonly busyMs: number;
+  readonly stealPct: number;
+}
+
 /**
  * Starts measuring how busy all CPUs are. The returned function gives, since
  * then: the busy percentage (all CPUs, all processes: /proc/stat, idle and
@@ -521,7 +529,7 @@ function ioOf(pids: readonly number[]): { syscr: number; syscw: number } {
  * hypervisor gave to other guests is not work done here), and the steal
  * percentage.
  */
-function busyMeter(): () => { pct: number; busyMs: number; stealPct: number } {
+function busyMeter(): () => Busy {
   const msPerTick = 1000 / 100; // USER_HZ: 100 on Linux (getconf CLK_TCK)
   const read = () => {
     try {
