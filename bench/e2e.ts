@@ -318,7 +318,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         rounds,
         added_p50_ms: median(added),
         // The same relative to the baseline's p50 (median of the rounds'): on a saturated machine it follows the CPU added per container.
-        added_p50_pct: median(perRound.map((x) => (100 * (pct(x.ours.latencies, 50) - pct(x.base.latencies, 50))) / pct(x.base.latencies, 50))),
+        added_p50_pct: median(perRound.map((x, i) => (100 * added[i]!) / pct(x.base.latencies, 50))),
         total_time_ratio: median(ratios),
         ...roundMetrics,
         baseline_total_ms: median(perRound.map((x) => x.base.totalMs)),

@@ -22,6 +22,7 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../platform/log.js';
 import type { HostRegistry } from './registry.js';
+import { LABELS } from './docker.js';
 
 export interface DockerWatchdogOptions {
   /** A Docker call that deadlocked dockerd cannot answer. */
@@ -116,7 +117,7 @@ export function watchDockerForRegistry(o: {
   readonly log: Logger;
 }): DockerWatchdog {
   return createDockerWatchdog({
-    probe: () => o.docker.listNetworks({ filters: { label: ['zun.managed=true'] } }),
+    probe: () => o.docker.listNetworks({ filters: { label: [`${LABELS.managed}=true`] } }),
     everyMs: o.everyMs,
     hungAfterMs: o.hungAfterMs,
     log: o.log,

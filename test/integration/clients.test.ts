@@ -26,6 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../services/gateway/identity/password.js';
 import { spawnService, startCluster, waitFor, type Cluster } from '../support/cluster.js';
 import { dockerAvailable } from '../support/servers.js';
+import { removeLabelledContainers } from '../support/host-cleanup.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const HOST = `clients-${process.pid}`;
@@ -243,8 +244,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (process.env['E2E_DUMP']) for (const s of cluster?.services.values() ?? []) console.log(`--- ${s.name}\n${s.output().slice(-6000)}`);
   await cluster?.stop();
-  const left = await docker.listContainers({ all: true, filters: { label: [`zun.host=${HOST}`] } }).catch(() => []);
-  for (const c of left) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
+  await removeLabelledContainers(`zun.host=${HOST}`).catch(() => {});
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { startCluster, waitFor, type Cluster } from '../support/cluster.js';
+import { removeLabelledContainers } from '../support/host-cleanup.js';
 import { STREAM_NAME } from '../../events/index.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -65,8 +66,7 @@ afterAll(async () => {
   await nc?.close();
   if (process.env['E2E_DUMP']) for (const s of cluster?.services.values() ?? []) console.log(`--- ${s.name}\n${s.output().slice(-5000)}`);
   await cluster?.stop();
-  const left = await docker.listContainers({ all: true, filters: { label: HOSTS.map((h) => `zun.host=${h}`) } });
-  for (const c of left) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
+  for (const h of HOSTS) await removeLabelledContainers(`zun.host=${h}`);
 }, 120_000);
 
 describe('containers end to end on Docker', () => {

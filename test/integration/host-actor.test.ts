@@ -38,6 +38,7 @@ import { DESIRED_BUCKET, desiredKey } from '../../services/platform/readmodels.j
 import { spawnService, waitFor, type ServiceProcess } from '../support/cluster.js';
 import { specOf } from '../support/container-gen.js';
 import { dockerAvailable, startEtcd, startNats, type EtcdServer, type NatsServer } from '../support/servers.js';
+import { removeLabelledContainers } from '../support/host-cleanup.js';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -154,12 +155,8 @@ function startActor(hostname: string): HostActor {
 }
 
 async function removeTestContainers(): Promise<void> {
-  for (const host of ALL_HOSTS) {
-    const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.host}=${host}`] } });
-    for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
-  }
-  const strays = await docker.listContainers({ all: true, filters: { label: [`it-ha-run=${RUN}`] } });
-  for (const c of strays) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
+  for (const host of ALL_HOSTS) await removeLabelledContainers(`${LABELS.host}=${host}`);
+  await removeLabelledContainers(`it-ha-run=${RUN}`);
 }
 
 beforeAll(async () => {

@@ -12,6 +12,7 @@ import { createLogger } from '../../services/platform/log.js';
 import { bridgeNetworkName, checkBridgeForwarding, createBridgeNetworkDriver, INHIBIT_IPV4_OPTION } from '../../services/host-actor/network/bridge.js';
 import { NETWORK_LABELS, type ContainerNetRef, type NetworkDriver, type NetworkSpec } from '../../services/host-actor/network/types.js';
 import { dockerAvailable } from '../support/servers.js';
+import { removeLabelledContainers } from '../support/host-cleanup.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const log = createLogger('network-bridge-test', 'silent');
@@ -59,8 +60,7 @@ async function exec(ref: ContainerNetRef, cmd: string[]): Promise<number> {
 const ping = (from: ContainerNetRef, to: string) => exec(from, ['ping', '-c', '1', '-W', '2', to]);
 
 async function cleanup(): Promise<void> {
-  const cs = await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${HOST}`] } });
-  for (const c of cs) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
+  await removeLabelledContainers(`${TEST_LABEL}=${HOST}`);
   const ns = await docker.listNetworks({ filters: { label: [`${NETWORK_LABELS.host}=${HOST}`] } });
   await Promise.all(ns.map((n) => docker.getNetwork(n.Id).remove().catch(() => {})));
   const foreign = await docker.listNetworks({ filters: { label: [`${TEST_LABEL}=${HOST}`] } });

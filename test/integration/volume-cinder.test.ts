@@ -19,6 +19,7 @@ import { createVolumeDriver, parseVolumeConfig, type VolumeDriver, type VolumeRe
 import { startCinderStub } from '../support/cinder-stub.js';
 import type { HttpStub } from '../support/http-stub.js';
 import { dockerAvailable } from '../support/servers.js';
+import { removeLabelledContainers } from '../support/host-cleanup.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const log = createLogger('cinder-test', 'silent');
@@ -75,8 +76,7 @@ describe('cinder driver: recorded Cinder API, real device mount steps', () => {
   });
 
   afterAll(async () => {
-    const cs = await docker.listContainers({ all: true, filters: { label: [`zun.test.run=${RUN}`] } });
-    for (const c of cs) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
+    await removeLabelledContainers(`zun.test.run=${RUN}`);
     const mp = path.join(stateDir, 'mnt', vol.id);
     if (mountsAt(mp).length > 0) execFileSync('umount', [mp]);
     if (loop) execFileSync('losetup', ['-d', loop]);

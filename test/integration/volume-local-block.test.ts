@@ -20,6 +20,7 @@ import { createCommandRunner } from '../../services/host-actor/volume/host-comma
 import { createLocalBlockDriver } from '../../services/host-actor/volume/local-block.js';
 import type { VolumeDriver, VolumeRef } from '../../services/host-actor/volume/types.js';
 import { dockerAvailable } from '../support/servers.js';
+import { removeLabelledContainers } from '../support/host-cleanup.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const log = createLogger('volume-test', 'silent');
@@ -75,8 +76,7 @@ describe('local-block volumes on loop devices, bind-mounted into real containers
   });
 
   afterAll(async () => {
-    const cs = await docker.listContainers({ all: true, filters: { label: [`zun.test.run=${RUN}`] } });
-    for (const c of cs) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {}); // one at a time: see test/support/host-cleanup.ts
+    await removeLabelledContainers(`zun.test.run=${RUN}`);
     const cleanup = newDriver();
     for (const v of await cleanup.list()) await cleanup.delete({ id: v.id, sizeGb: 1 }).catch(() => {});
     rmSync(stateDir, { recursive: true, force: true });

@@ -37,15 +37,23 @@ export function loopDevicesOf(file: string): string[] {
   }
 }
 
+/**
+ * Removes the containers carrying `label` (`key=value`), one at a time, as
+ * the host actor removes: dockerd 20.10.24 can deadlock when containers on
+ * one network are torn down together (services/host-actor/docker.ts,
+ * `removals`). A Docker label filter is an AND of its terms, so one label.
+ */
+export async function removeLabelledContainers(label: string): Promise<void> {
+  const cs = await docker.listContainers({ all: true, filters: { label: [label] } });
+  for (const c of cs) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+}
+
 /** `removeDirs`: also delete the state directories (after unmounting and detaching what is in them). */
 export async function cleanupHosts(hosts: readonly string[], stateDirs: readonly string[], removeDirs = true): Promise<void> {
   try {
     // A label filter is an AND of its terms: one host at a time.
     for (const h of hosts) {
-      const cs = await docker.listContainers({ all: true, filters: { label: [`zun.host=${h}`] } });
-      // One at a time, as the host actor removes: dockerd 20.10.24 can deadlock when containers on one
-      // network are torn down together (services/host-actor/docker.ts, `removals`).
-      for (const c of cs) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+      await removeLabelledContainers(`zun.host=${h}`);
       // Right after its containers go, dockerd may still hold their endpoints ("active endpoints"): try again briefly.
       for (let attempt = 0; attempt < 10; attempt++) {
         const ns = await docker.listNetworks({ filters: { label: [`zun.host=${h}`, 'zun.managed=true'] } });
