@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ContainerCommand } from './container-decider.js';
 import type { ContainerObservation } from '../events/index.js';
-import { completionOf, diffContainer, diffHost, normalizeSignal, pullPlan, type DockerObservation } from './reconcile.js';
+import { completionOf, diffContainer, diffHost, normalizeSignal, pullPlan, startsWhenCreated, type DockerObservation } from './reconcile.js';
 import { runCommands, specOf } from '../test/support/container-gen.js';
 
 // given (commands already handled) / when (Docker shows ...) / then (actions)
@@ -31,11 +31,24 @@ describe('diffContainer: creating', () => {
   });
 
   it('adopts a container made before a crash instead of creating a second one', () => {
-    expect(diffContainer(given(create(), schedule), docker('created'))).toEqual([
+    expect(diffContainer(given(create(false), schedule), docker('created'))).toEqual([
       { type: 'record', observation: { type: 'ContainerCreated', data: { dockerId: 'd1' } } },
     ]);
     expect(diffContainer(given(create(), schedule), docker('running'))).toEqual([
       { type: 'record', observation: { type: 'ContainerStarted', data: { dockerId: 'd1' } } },
+    ]);
+  });
+
+  it('starts a container created to run before recording it: ContainerStarted is its one record', () => {
+    const s = given(create(true), schedule);
+    expect(startsWhenCreated(s)).toBe(true);
+    expect(diffContainer(s, docker('created'))).toEqual([{ type: 'start', dockerId: 'd1' }]);
+    // Not without run, or after a failed start (Error): then it is recorded first.
+    expect(startsWhenCreated(given(create(false), schedule))).toBe(false);
+    const failed = given(create(true), schedule, observe({ type: 'ContainerOperationFailed', data: { operation: 'start', reason: 'boom' } }));
+    expect(failed.status).toBe('Error');
+    expect(diffContainer(failed, docker('created'))).toEqual([
+      { type: 'record', observation: { type: 'ContainerCreated', data: { dockerId: 'd1' } } },
     ]);
   });
 

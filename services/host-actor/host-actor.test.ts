@@ -185,7 +185,7 @@ describe('reconciler (memory event store, Docker twin)', () => {
     return { store, rt, pass, cmd, advance: (ms: number) => (now += ms) };
   }
 
-  it('create with run: one pass takes it to Running, appending Created then Started with our ids', async () => {
+  it('create with run: one pass takes it to Running, appending only Started (with the Docker id) and our ids', async () => {
     const t = setup();
     await t.cmd({ type: 'CreateContainer', spec: specOf(), run: true });
     await t.cmd({ type: 'ScheduleContainer', host: HOST, claim: { cpu: 1, memoryMiB: 128, diskGb: 0 } });
@@ -193,13 +193,45 @@ describe('reconciler (memory event store, Docker twin)', () => {
     expect(out.retryInMs).toBeNull();
     expect(out.state.status).toBe('Running');
     const events = await t.store.load('container', UUID);
-    expect(events.map((e) => e.type)).toEqual(['ContainerCreateRequested', 'ContainerScheduled', 'ContainerCreated', 'ContainerStarted']);
+    expect(events.map((e) => e.type)).toEqual(['ContainerCreateRequested', 'ContainerScheduled', 'ContainerStarted']);
+    expect(t.rt.containers()).toHaveLength(1);
+    expect(events[2]!.data).toEqual({ dockerId: t.rt.containers()[0]!.id });
     expect(events[2]!.projectId).toBe('p1');
     expect(events[2]!.requestId).toMatch(/^req-/);
-    expect(t.rt.containers()).toHaveLength(1);
     // a second pass (another trigger) changes nothing
     expect((await t.pass()).retryInMs).toBeNull();
+    expect(await t.store.load('container', UUID)).toHaveLength(3);
+  });
+
+  it('create without run: recorded as Created, and not started', async () => {
+    const t = setup();
+    await t.cmd({ type: 'CreateContainer', spec: specOf(), run: false });
+    await t.cmd({ type: 'ScheduleContainer', host: HOST, claim: { cpu: 1, memoryMiB: 128, diskGb: 0 } });
+    const out = await t.pass();
+    expect(out.retryInMs).toBeNull();
+    expect(out.state.status).toBe('Created');
+    const events = await t.store.load('container', UUID);
+    expect(events.map((e) => e.type)).toEqual(['ContainerCreateRequested', 'ContainerScheduled', 'ContainerCreated']);
+    expect(t.rt.containers().map((c) => c.state)).toEqual(['created']);
+  });
+
+  it('create with run whose start fails: the container is recorded as created, then the failure (Error), as before', async () => {
+    const t = setup();
+    t.rt.failNext('start', new RuntimeError(RuntimeErrorCode.docker, 'cannot start: boom', 500));
+    await t.cmd({ type: 'CreateContainer', spec: specOf(), run: true });
+    await t.cmd({ type: 'ScheduleContainer', host: HOST, claim: { cpu: 1, memoryMiB: 128, diskGb: 0 } });
+    const out = await t.pass();
+    expect(out.retryInMs).not.toBeNull();
+    expect(out.state.status).toBe('Error');
+    expect(out.state.statusReason).toBe('cannot start: boom');
+    expect(out.state.observed.dockerId).toBe(t.rt.containers()[0]!.id);
+    const types = (await t.store.load('container', UUID)).map((e) => e.type);
+    expect(types).toEqual(['ContainerCreateRequested', 'ContainerScheduled', 'ContainerCreated', 'ContainerOperationFailed']);
+    // A failed operation is not retried by itself (Zun): the next pass leaves the Error as it is.
+    const again = await t.pass();
+    expect(again.state.status).toBe('Error');
     expect(await t.store.load('container', UUID)).toHaveLength(4);
+    expect(t.rt.containers().map((c) => c.state)).toEqual(['created']);
   });
 
   it('a missing image is an Error with a reason, recorded once however often it is retried', async () => {

@@ -42,6 +42,7 @@ import {
   completionOf,
   diffContainer,
   type DockerAction,
+  startsWhenCreated,
   type DockerObservation,
   type DockerState,
 } from '../../domain/reconcile.js';
@@ -491,6 +492,10 @@ export function createReconciler(deps: ReconcilerDeps) {
           }
           mem.failures++;
           if (a.type === 'update') return { state, retryInMs: failureBackoff(mem.failures) };
+          // The start of a container created to run failed: record the container first, so the Error keeps its Docker id.
+          if (a.type === 'start' && startsWhenCreated(state)) {
+            state = note(await record(state, { type: 'ContainerCreated', data: { dockerId: a.dockerId } }, log));
+          }
           if (failureIsNews(state, e.message)) {
             state = note(await record(state, { type: 'ContainerOperationFailed', data: { operation: a.type, reason: e.message } }, log));
           }
@@ -503,7 +508,8 @@ export function createReconciler(deps: ReconcilerDeps) {
           mem.lastStartAt = now;
           mem.restartsSeen = state.observed.restartCount;
         }
-        const completion = completionOf(a, done.dockerId, done.imageId ?? null);
+        // A create that a start follows at once is recorded with the start (startsWhenCreated).
+        const completion = a.type === 'create' && startsWhenCreated(state) ? null : completionOf(a, done.dockerId, done.imageId ?? null);
         if (completion) state = note(await record(state, completion, log));
         told = toldBy(a, done.dockerId, docker, state);
       }
