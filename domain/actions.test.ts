@@ -151,6 +151,29 @@ describe('container actions from the log', () => {
     ]);
   });
 
+  it('a run recorded by ContainerStarted alone (no ContainerCreated) finishes create; a start that carries a network finishes its attach', () => {
+    const ref = { id: 'net-1', neutronNetId: 'net-1', name: 'n1', projectId: 'p1', cidr: '10.9.1.0/24', gateway: '10.9.1.1' };
+    const withNet = obs({
+      type: 'ContainerStarted',
+      data: { dockerId: 'd', networks: [{ network: 'net-1', neutronNetId: 'net-1', addresses: [] }] },
+    });
+    // The attach is asked for, the container dies before it is carried out, and its restart (the policy's) records the network.
+    const log = history([
+      { type: 'CreateContainer', spec: specOf({ restartPolicy: { name: 'always', maximumRetryCount: 0 } }), run: true }, schedule, started,
+      { type: 'AttachNetwork', net: { network: 'n1', resolved: ref } },
+      obs({ type: 'ContainerExited', data: { exitCode: 1, oomKilled: false } }),
+      withNet,
+    ]);
+    const actions = deriveContainerActions(UUID, log);
+    expect(actions.map((a) => [a.action, a.startTime, a.finishTime, a.events.map((e) => [e.event, e.result])])).toEqual([
+      ['create', at(1), at(3), [['compute__do_container_create', 'Success'], ['compute__do_container_start', 'Success']]],
+      ['network_attach', at(4), at(6), [['compute__do_network_attach', 'Success']]],
+    ]);
+    const state = log.reduce((s, e) => evolveContainer(s, e as RecordedEvent<ContainerEvent>), initialContainerState(UUID));
+    expect(state.status).toBe('Running');
+    expect(Object.keys(state.networks ?? {})).toEqual(['net-1']);
+  });
+
   it('network_attach fails at ContainerNetworkAttachFailed for its network, with the reason, and the network is no longer wanted', () => {
     const ref = { id: 'net-1', neutronNetId: 'net-1', name: 'n1', projectId: 'p1', cidr: '10.9.1.0/24', gateway: '10.9.1.1' };
     const cmds: ContainerCommand[] = [

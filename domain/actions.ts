@@ -192,6 +192,7 @@ function outcome(a: Building, step: Step, e: RecordedEvent<ContainerEvent>, afte
       return e.type === 'ContainerCommitted' && e.data.generation === a.generation ? OK : null;
     case 'network_attach':
       if (e.type === 'ContainerNetworkAttachFailed' && e.data.network === a.network) return failed(e.data.reason);
+      if (e.type === 'ContainerStarted') return e.data.networks?.some((n) => n.network === a.network) ? OK : null;
       return e.type === 'ContainerNetworkAttached' && e.data.network === a.network ? OK : null;
     case 'network_detach':
       return e.type === 'ContainerNetworkDetached' && e.data.network === a.network ? OK : null;

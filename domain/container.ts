@@ -21,6 +21,7 @@ import type {
   RecordedEvent,
   TaskState,
 } from '../events/index.js';
+import type { ContainerNetworkAttached } from '../events/container.js';
 import type { NetworkAddress } from '../events/network.js';
 
 /** What the container should be doing. `hold` means: leave it as it is. */
@@ -251,6 +252,16 @@ function settle(fresh: ContainerState, status: ContainerStatus, statusReason?: s
   return m;
 }
 
+/** The recorded networks with these attachments (ContainerNetworkAttached, or a ContainerStarted's `networks`) folded in. */
+function withAttached(
+  recorded: Readonly<Record<string, AttachedNetwork>>,
+  attached: readonly ContainerNetworkAttached['data'][],
+): Readonly<Record<string, AttachedNetwork>> {
+  const out = { ...recorded };
+  for (const a of attached) out[a.network] = { neutronNetId: a.neutronNetId, addresses: a.addresses };
+  return out;
+}
+
 function apply(s: ContainerState, e: ContainerEvent): ContainerState {
   switch (e.type) {
     case 'ContainerCreateRequested': {
@@ -311,7 +322,8 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
       return settle(next, observedStatus(next, 'Created'), null);
     }
     case 'ContainerStarted': {
-      const next = withObserved(s, { dockerId: e.data.dockerId, exitCode: null, oomKilled: false });
+      let next = withObserved(s, { dockerId: e.data.dockerId, exitCode: null, oomKilled: false });
+      if (e.data.networks?.length) next = { ...next, networks: withAttached(observedNetworks(next), e.data.networks) };
       return settle(next, observedStatus(next, 'Running'), null);
     }
     case 'ContainerExited': {
@@ -400,10 +412,7 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
     case 'ContainerCommitFailed':
       return commitSettled(s, e.data.generation);
     case 'ContainerNetworkAttached':
-      return {
-        ...s,
-        networks: { ...observedNetworks(s), [e.data.network]: { neutronNetId: e.data.neutronNetId, addresses: e.data.addresses } },
-      };
+      return { ...s, networks: withAttached(observedNetworks(s), [e.data]) };
     case 'ContainerNetworkDetached': {
       const { [e.data.network]: _gone, ...rest } = observedNetworks(s);
       return { ...s, networks: rest };

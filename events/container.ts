@@ -174,7 +174,16 @@ export type ContainerCommitRequested = E<
 
 // ---- observations (host actor) --------------------------------------------
 export type ContainerCreated = E<'ContainerCreated', { readonly dockerId: string }>;
-export type ContainerStarted = E<'ContainerStarted', { readonly dockerId: string }>;
+/**
+ * `networks`: the addresses Docker showed right after the start, for each network whose
+ * recorded addresses they change: the ContainerNetworkAttached records the start would
+ * otherwise be followed by, folded the same way. Absent when there was nothing to record,
+ * when Docker could not be asked, and in events from before 2026-11-27.
+ */
+export type ContainerStarted = E<
+  'ContainerStarted',
+  { readonly dockerId: string; readonly networks?: readonly ContainerNetworkAttached['data'][] }
+>;
 export type ContainerExited = E<'ContainerExited', { readonly exitCode: number; readonly oomKilled: boolean }>;
 export type ContainerPaused = E<'ContainerPaused', Record<string, never>>;
 export type ContainerUnpaused = E<'ContainerUnpaused', Record<string, never>>;

@@ -35,6 +35,7 @@
  */
 import { createImagePresence, ensureImage as sharedEnsureImage, type ImagePresence } from './images.js';
 import type { ContainerObservation, ContainerSpec } from '../../events/index.js';
+import type { ContainerNetworkAttached } from '../../events/container.js';
 import type { NetworkAddress, NetworkRef } from '../../events/network.js';
 import { desiredNets, netKey, observedNetworks, type ContainerState } from '../../domain/container.js';
 import { diffContainerNetworks, networksApply } from '../../domain/network-reconcile.js';
@@ -325,15 +326,14 @@ export function createReconciler(deps: ReconcilerDeps) {
     log: Logger,
     note: (s: ContainerState) => ContainerState,
     attachFailures: Map<string, number>,
+    seen: Map<string, NetworkAddress[]> | null = null,
   ): Promise<{ state: ContainerState; retry: boolean }> {
     let state = initial;
-    if (!resources?.network || !networksApply(state)) return { state, retry: false };
-    // Containers from before networks (Docker's default bridge) have nothing to sync.
-    const resolvedAtCreate = (state.spec?.nets ?? []).some((n) => n.resolved);
-    if (!resolvedAtCreate && state.nets === undefined && Object.keys(observedNetworks(state)).length === 0) return { state, retry: false };
+    if (!resources || !hasNetworkPart(state)) return { state, retry: false };
     const uuid = state.uuid;
     // Docker is looked at again only after a connect or disconnect: a record changes the log, not Docker.
-    let connected: Map<string, NetworkAddress[]> | null = null;
+    // `seen`: what a look since the last Docker operation of this pass showed (after a start).
+    let connected: Map<string, NetworkAddress[]> | null = seen;
     for (let step = 0; step < maxSteps; step++) {
       const known = [...knownNetworks(state), ...recordedRefs(state)];
       connected ??= await resources.connectedNetworks(dockerId, uuid, known);
@@ -379,6 +379,37 @@ export function createReconciler(deps: ReconcilerDeps) {
     return { state, retry: true };
   }
 
+  /** Whether the container has a network part to sync (containers from before networks, on Docker's default bridge, have none). */
+  function hasNetworkPart(s: ContainerState): boolean {
+    if (!resources?.network || !networksApply(s)) return false;
+    const resolvedAtCreate = (s.spec?.nets ?? []).some((n) => n.resolved);
+    return resolvedAtCreate || s.nets !== undefined || Object.keys(observedNetworks(s)).length > 0;
+  }
+
+  /**
+   * Right after a start: the networks Docker shows the container on, and the
+   * attachments to record with ContainerStarted (what syncNetworks would
+   * record next, as ContainerNetworkAttached). Null when there is no network
+   * part, or when Docker could not be asked (then syncNetworks looks again).
+   */
+  async function networksAfterStart(
+    state: ContainerState,
+    dockerId: string,
+    log: Logger,
+  ): Promise<{ connected: Map<string, NetworkAddress[]>; attached: ContainerNetworkAttached['data'][] } | null> {
+    if (!resources || !hasNetworkPart(state)) return null;
+    try {
+      const connected = await resources.connectedNetworks(dockerId, state.uuid, [...knownNetworks(state), ...recordedRefs(state)]);
+      const attached = diffContainerNetworks(state, connected).flatMap((a) =>
+        a.type === 'record' && a.observation.type === 'ContainerNetworkAttached' ? [a.observation.data] : [],
+      );
+      return { connected, attached };
+    } catch (err) {
+      log.warn({ err: (err as Error)?.message ?? String(err) }, 'networks not seen after the start; looked at again after it is recorded');
+      return null;
+    }
+  }
+
   /** Networks recorded on the container but no longer wanted: enough to find and disconnect them. */
   function recordedRefs(s: ContainerState): NetworkRef[] {
     return Object.entries(observedNetworks(s)).map(([id, n]) => ({ id, neutronNetId: n.neutronNetId, name: id, projectId: s.projectId ?? '', cidr: null, gateway: null }));
@@ -415,6 +446,8 @@ export function createReconciler(deps: ReconcilerDeps) {
     };
     /** What Docker told us about the container, when we need not ask it again (see above). */
     let told: DockerObservation | null = null;
+    /** The container's networks as Docker showed them after our last operation (a start), if it was looked at. */
+    let netsSeen: Map<string, NetworkAddress[]> | null = null;
     mem.seen = undefined;
     rounds: for (let step = 0; step < maxSteps; step++) {
       // A uuid that can only have a container under its own name, and that we
@@ -432,7 +465,7 @@ export function createReconciler(deps: ReconcilerDeps) {
         const live = docker !== null && (docker.state === 'running' || docker.state === 'paused');
         if (docker && live && stale(docker)) {
           mem.netSynced = null;
-          const net = await syncNetworks(state, docker.dockerId, log, note, mem.attachFailures);
+          const net = await syncNetworks(state, docker.dockerId, log, note, mem.attachFailures, netsSeen);
           state = net.state;
           if (net.retry) {
             mem.failures++;
@@ -474,6 +507,7 @@ export function createReconciler(deps: ReconcilerDeps) {
         const echo = ECHO_ACTION[a.type];
         if (echo) mem.echoes.set(echo, t0 + ECHO_WINDOW_MS);
         let done: Performed | undefined;
+        netsSeen = null;
         try {
           done = await perform(a, uuid, state, log);
         } finally {
@@ -509,7 +543,13 @@ export function createReconciler(deps: ReconcilerDeps) {
           mem.restartsSeen = state.observed.restartCount;
         }
         // A create that a start follows at once is recorded with the start (startsWhenCreated).
-        const completion = a.type === 'create' && startsWhenCreated(state) ? null : completionOf(a, done.dockerId, done.imageId ?? null);
+        let completion = a.type === 'create' && startsWhenCreated(state) ? null : completionOf(a, done.dockerId, done.imageId ?? null);
+        if (completion?.type === 'ContainerStarted') {
+          // The addresses go with the start (one record, not two): the look syncNetworks would make next, made now and kept for it.
+          const nets = await networksAfterStart(state, completion.data.dockerId, log);
+          netsSeen = nets?.connected ?? null;
+          if (nets && nets.attached.length > 0) completion = { ...completion, data: { ...completion.data, networks: nets.attached } };
+        }
         if (completion) state = note(await record(state, completion, log));
         told = toldBy(a, done.dockerId, docker, state);
       }
