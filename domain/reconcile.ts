@@ -200,11 +200,11 @@ function observationFor(s: ContainerState, d: DockerObservation | null): Contain
  * run, and nothing else is asked of it. Then Creating goes straight to
  * Running, and ContainerStarted, which carries the Docker id, is its one
  * record: one event fewer for every `run`, and no wait for an append between
- * Docker's create and start. If the start fails, its failure is recorded
- * (Error) and the next pass records the container as created (the rule no
- * longer applies to Error); if the host actor dies in between, its successor
- * finds the container created and unrecorded, and starts it the same way.
- * A create without `run` is still recorded as ContainerCreated.
+ * Docker's create and start. If the start fails, the shell records the
+ * container as created, then the failure (Error, with its Docker id, as
+ * before); if the host actor dies in between, its successor finds the
+ * container created and unrecorded, and starts it the same way. A create
+ * without `run` is still recorded as ContainerCreated.
  */
 export function startsWhenCreated(s: ContainerState): boolean {
   return s.status === 'Creating' && s.desired.power === 'running' && s.observed.dockerId === null && !rebuildPending(s) && !rebootPending(s) && !killPending(s);

@@ -178,7 +178,7 @@ export type ContainerCreated = E<'ContainerCreated', { readonly dockerId: string
  * `networks`: the addresses Docker showed right after the start, for each network whose
  * recorded addresses they change: the ContainerNetworkAttached records the start would
  * otherwise be followed by, folded the same way. Absent when there was nothing to record,
- * when Docker could not be asked, and in events from before 2026-11-27.
+ * when Docker could not be asked, and in events written before the field existed (2026-11-26).
  */
 export type ContainerStarted = E<
   'ContainerStarted',

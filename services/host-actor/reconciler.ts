@@ -27,7 +27,11 @@
  *   of (auto-remove volumes deleted), so a crash anywhere in between only
  *   means the pass runs again. Once the container's own diff is empty, the
  *   network diff (domain/network-reconcile.ts) connects, disconnects and
- *   records addresses. A network that network_attach asked for and that
+ *   records addresses. Right after a start of ours the addresses Docker
+ *   shows are recorded with ContainerStarted (its `networks`) instead of
+ *   after it, and that look serves the network diff that follows. A
+ *   container created to run is started before it is recorded at all
+ *   (startsWhenCreated): ContainerStarted is its one record. A network that network_attach asked for and that
  *   fails to connect NETWORK_ATTACH_ATTEMPTS times in a row is given up:
  *   ContainerNetworkAttachFailed (its action fails with the reason, as in
  *   Zun, and the network is no longer wanted). The networks of the create
