@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Etcd3 } from "etcd3";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dockerAvailable, freePort, startEtcd, startNats, type EtcdServer, type NatsServer } from "../support/servers.js";
 
 const T = 60_000;
@@ -26,6 +26,15 @@ describe("test/support/servers", { timeout: T }, () => {
     const b = await freePort();
     expect(a).toBeGreaterThan(0);
     expect(b).toBeGreaterThan(0);
+  });
+
+  it("freePort stays below the ephemeral range (no outgoing connection can take the port before the bind)", async () => {
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
+    for (const p of ports) {
+      expect(p).toBeGreaterThanOrEqual(10_000);
+      expect(p).toBeLessThan(low);
+    }
   });
 
   it("nats-server: JetStream stream survives a restart and a SIGKILL", async () => {

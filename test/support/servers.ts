@@ -3,7 +3,7 @@
 // Processes are only ever signalled by their own pid; data dirs are removed
 // on stop(). restart() keeps the same ports and data dir.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
@@ -43,17 +43,63 @@ export interface StartOptions {
   timeoutMs?: number;
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1, chosen below the
+ * kernel's ephemeral range: a port from that range (what `listen(0)` hands
+ * out) can be taken as the local port of any outgoing connection on the
+ * machine between this check and the server's bind, and was (etcd failed
+ * with "address already in use" in a CI run on 2026-11-26). Below the range
+ * only another listener can take it, and the servers' starts retry on that.
+ */
+export async function freePort(): Promise<number> {
+  const low = ephemeralLow();
+  if (low > MIN_PORT + 1_000) {
+    for (let i = 0; i < 50; i++) {
+      const port = MIN_PORT + Math.floor(Math.random() * (low - MIN_PORT));
+      const got = await bindable(port);
+      if (got !== null) return got;
+    }
+  }
+  const any = await bindable(0);
+  if (any === null) throw new Error("no free port on 127.0.0.1");
+  return any;
+}
+
+const MIN_PORT = 10_000;
+
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Binds `port` (0: any) on 127.0.0.1 and lets it go; the port, or null when it was taken. */
+function bindable(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
+    srv.once("error", () => resolve(null));
+    srv.listen(port, "127.0.0.1", () => {
       const addr = srv.address();
-      srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
+      srv.close(() => resolve(addr && typeof addr === "object" ? addr.port : null));
     });
   });
+}
+
+/**
+ * Starts a server on fresh ports, again on new ones (up to 3 times) when it
+ * exits because one was taken between freePort and its bind.
+ */
+async function withFreshPorts<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt >= 3 || !/address already in use/i.test((e as Error)?.message ?? "")) throw e;
+    }
+  }
 }
 
 /** True when a Docker daemon answers GET /_ping on the socket. */
@@ -64,7 +110,11 @@ export function dockerAvailable(socketPath = "/var/run/docker.sock"): Promise<bo
   );
 }
 
-export async function startNats(opts: StartOptions = {}): Promise<NatsServer> {
+export function startNats(opts: StartOptions = {}): Promise<NatsServer> {
+  return withFreshPorts(() => startNatsOnce(opts));
+}
+
+async function startNatsOnce(opts: StartOptions): Promise<NatsServer> {
   const [port, monitorPort] = [await freePort(), await freePort()];
   const storeDir = mkdtempSync(path.join(os.tmpdir(), "zun-nats-"));
   const proc = new ManagedProcess({
@@ -80,7 +130,11 @@ export async function startNats(opts: StartOptions = {}): Promise<NatsServer> {
   return proc.handle({ url: `nats://127.0.0.1:${port}`, port, monitorPort, storeDir });
 }
 
-export async function startEtcd(opts: StartOptions = {}): Promise<EtcdServer> {
+export function startEtcd(opts: StartOptions = {}): Promise<EtcdServer> {
+  return withFreshPorts(() => startEtcdOnce(opts));
+}
+
+async function startEtcdOnce(opts: StartOptions): Promise<EtcdServer> {
   const [port, peerPort] = [await freePort(), await freePort()];
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "zun-etcd-"));
   const client = `http://127.0.0.1:${port}`;
