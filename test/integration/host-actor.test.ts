@@ -37,7 +37,7 @@ import type { EventStore } from '../../services/platform/eventstore.js';
 import { DESIRED_BUCKET, desiredKey } from '../../services/platform/readmodels.js';
 import { spawnService, waitFor, type ServiceProcess } from '../support/cluster.js';
 import { specOf } from '../support/container-gen.js';
-import { dockerAvailable, startEtcd, startNats, type EtcdServer, type NatsServer } from '../support/servers.js';
+import { dockerAvailable, startEtcd, startNats, startServers, type EtcdServer, type NatsServer } from '../support/servers.js';
 import { removeLabelledContainers } from '../support/host-cleanup.js';
 
 const REPO = new URL('../..', import.meta.url).pathname;
@@ -162,7 +162,7 @@ async function removeTestContainers(): Promise<void> {
 beforeAll(async () => {
   if (!(await dockerAvailable())) execFileSync('bash', [`${REPO}scripts/servers.sh`, 'start', 'dockerd'], { stdio: 'inherit' });
   execFileSync('bash', [`${REPO}scripts/base-image.sh`], { stdio: 'inherit' });
-  [nats, etcdServer] = await Promise.all([startNats(), startEtcd()]);
+  [nats, etcdServer] = await startServers<[NatsServer, EtcdServer]>(startNats(), startEtcd());
   nc = await connectNats({ servers: nats.url, name: 'host-actor-it' });
   await ensureStream(await jetstreamManager(nc), {});
   store = createJetStreamEventStore({ nc });

@@ -26,7 +26,7 @@ import { createPlacement, type PlacementService } from '../../services/placement
 import { createViewSnapshots } from '../../services/placement/view-snapshot.js';
 import { registerHost, type Registration } from '../../services/placement/registry.js';
 import { specOf } from '../support/container-gen.js';
-import { startEtcd, startNats, type EtcdServer, type NatsServer } from '../support/servers.js';
+import { startEtcd, startNats, startServers, type EtcdServer, type NatsServer } from '../support/servers.js';
 
 const TTL = 2;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -133,7 +133,7 @@ describe('placement service', () => {
   const leaders = () => instances.filter((p) => p.isLeader());
 
   beforeAll(async () => {
-    [nats, etcdServer] = await Promise.all([startNats(), startEtcd()]);
+    [nats, etcdServer] = await startServers<[NatsServer, EtcdServer]>(startNats(), startEtcd());
     nc = await connectNats({ servers: nats.url, name: 'placement-it' });
     await ensureStream(await jetstreamManager(nc));
     store = createJetStreamEventStore({ nc });

@@ -5,7 +5,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Etcd3 } from "etcd3";
 import { existsSync, readFileSync } from "node:fs";
-import { dockerAvailable, freePort, startEtcd, startNats, type EtcdServer, type NatsServer } from "../support/servers.js";
+import { dockerAvailable, freePort, startEtcd, startNats, startServers, type EtcdServer, type NatsServer } from "../support/servers.js";
 
 const T = 60_000;
 
@@ -14,7 +14,7 @@ describe("test/support/servers", { timeout: T }, () => {
   let etcd: EtcdServer | undefined;
 
   beforeAll(async () => {
-    [nats, etcd] = await Promise.all([startNats(), startEtcd()]);
+    [nats, etcd] = await startServers<[NatsServer, EtcdServer]>(startNats(), startEtcd());
   }, T);
 
   afterAll(async () => {
@@ -26,6 +26,14 @@ describe("test/support/servers", { timeout: T }, () => {
     const b = await freePort();
     expect(a).toBeGreaterThan(0);
     expect(b).toBeGreaterThan(0);
+  });
+
+  it("startServers stops the servers that started when another fails, and rethrows", async () => {
+    const started = startNats();
+    await expect(startServers<[NatsServer, NatsServer]>(started, Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    const n = await started;
+    expect(n.pid).toBeUndefined();
+    expect(existsSync(n.storeDir)).toBe(false);
   });
 
   it("freePort stays below the ephemeral range (no outgoing connection can take the port before the bind)", async () => {

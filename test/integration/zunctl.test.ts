@@ -38,7 +38,7 @@ import { Etcd3 } from 'etcd3';
 import { hostRegistryKey } from '../../domain/host.js';
 import { specOf } from '../support/container-gen.js';
 import { waitFor } from '../support/cluster.js';
-import { dockerAvailable, startEtcd, startNats, type NatsServer } from '../support/servers.js';
+import { dockerAvailable, startEtcd, startNats, startServers, type NatsServer } from '../support/servers.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const RUN = randomUUID().slice(0, 8);
@@ -89,7 +89,7 @@ describe('zunctl end to end', () => {
   const cli = (args: string[]) => zunctl(['--nats', nats.url, ...args]);
 
   beforeAll(async () => {
-    [nats, other] = await Promise.all([startNats(), startNats()]);
+    [nats, other] = await startServers<[NatsServer, NatsServer]>(startNats(), startNats());
     nc = await connectNats({ servers: nats.url, name: 'zunctl-test' });
     await ensureStream(await jetstreamManager(nc));
     store = createJetStreamEventStore({ nc });

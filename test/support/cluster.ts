@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, startEtcd, startNats } from './servers.js';
+import { freePort, startEtcd, startNats, startServers, type EtcdServer, type NatsServer } from './servers.js';
 import { cleanupHosts } from './host-cleanup.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -131,8 +131,7 @@ export async function startCluster(opts: {
   /** 'separate' (default): gateway, projector and placement each in its own process; 'combined': one control-plane process. */
   layout?: 'separate' | 'combined';
 } = {}): Promise<Cluster> {
-  const nats = await startNats();
-  const etcd = await startEtcd();
+  const [nats, etcd] = await startServers<[NatsServer, EtcdServer]>(startNats(), startEtcd());
   const gatewayPort = await freePort();
   const base = { NATS_URL: nats.url, ETCD_ENDPOINTS: etcd.endpoint, ...(opts.env ?? {}) };
   const services = new Map<string, ServiceProcess>();

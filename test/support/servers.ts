@@ -110,6 +110,21 @@ export function dockerAvailable(socketPath = "/var/run/docker.sock"): Promise<bo
   );
 }
 
+/**
+ * Starts servers side by side. If any of them fails to start, the ones that
+ * did are stopped before the error is thrown, so a failed beforeAll leaves
+ * nothing running (its afterAll never got the handles).
+ */
+export async function startServers<T extends readonly ServerHandle[]>(...starts: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(starts);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    await Promise.all(settled.map((r) => (r.status === "fulfilled" ? r.value.stop().catch(() => {}) : undefined)));
+    throw failed.reason;
+  }
+  return settled.map((r) => (r as PromiseFulfilledResult<ServerHandle>).value) as unknown as T;
+}
+
 export function startNats(opts: StartOptions = {}): Promise<NatsServer> {
   return withFreshPorts(() => startNatsOnce(opts));
 }
