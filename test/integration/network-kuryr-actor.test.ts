@@ -302,7 +302,7 @@ describe('kuryr networks through the host actor', () => {
     const bound = neutron.state.ports.get(mine.id)!;
     expect(bound).toMatchObject({ device_id: a, device_owner: KURYR_DEVICE_OWNER, 'binding:host_id': HOST });
     const ip = (mine.fixed_ips as { ip_address: string }[])[0]!.ip_address;
-    // The addresses are recorded just after ContainerStarted (ContainerNetworkAttached), as in the test above.
+    // The addresses come with ContainerStarted, or just after it (ContainerNetworkAttached) when Docker could not be asked at the start.
     const view = await waitFor(`addresses of ${a}`, async () => {
       const v = (await api('GET', `/v1/containers/${a}`)).body;
       return Object.keys(v.addresses ?? {}).length > 0 ? v : undefined;
