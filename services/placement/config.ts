@@ -6,7 +6,7 @@ export interface PlacementConfig {
   readonly natsUrl: string;
   readonly etcdEndpoints: readonly string[];
   readonly weigher: Weigher;
-  /** The ledger aggregate: `placement/<domain>`. One leader per domain. */
+  /** The ledger aggregate: `placement/<domain>`. Not a shard: every instance runs in the one election. */
   readonly domain: string;
   /** This instance's name in the election. */
   readonly instanceId: string;
@@ -14,9 +14,9 @@ export interface PlacementConfig {
   readonly electionTtlSeconds: number;
   /** Most requests planned in one batch. */
   readonly batchSize: number;
-  /** How long a batch waits to fill before it is planned. */
+  /** Least spacing of batch plans while requests keep coming; a request after a quiet spell is planned at once. */
   readonly batchDelayMs: number;
-  /** A standby snapshots its view after folding this many events past the latest snapshot; 0: no snapshots (read or written). */
+  /** A standby (or a leader no other instance snapshots for) snapshots its view after folding this many events past the latest snapshot; 0: no snapshots (read or written). */
   readonly snapshotEveryEvents: number;
   /** At most one snapshot per this many ms. */
   readonly snapshotMinIntervalMs: number;

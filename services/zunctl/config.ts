@@ -14,6 +14,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ZunctlConfig {
     natsUrl: env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
     etcdEndpoints: env['ETCD_ENDPOINTS'] || undefined,
     auditDir: auditDirFrom(env),
-    dockerSocket: env['DOCKER_SOCK'] ?? '/var/run/docker.sock',
+    // DOCKER_SOCKET, as the host actor reads it (DOCKER_SOCK, the name zunctl read before, still works).
+    dockerSocket: env['DOCKER_SOCKET'] || env['DOCKER_SOCK'] || '/var/run/docker.sock',
   };
 }

@@ -4,6 +4,7 @@ import { foldHistory } from '../../domain/history.js';
 import type { ContainerState } from '../../domain/container.js';
 import { specOf } from '../../test/support/container-gen.js';
 import { UsageError, parse, parseTime } from './args.js';
+import { loadConfig } from './config.js';
 import { DiffKind, diffCluster, type DockerContainerInfo } from './diff.js';
 import { parseExportDetailed } from './eventlog.js';
 import { table } from './format.js';
@@ -256,5 +257,14 @@ describe('command-line helpers', () => {
     off.update(1);
     off.finish();
     expect(sink.out).toBe('');
+  });
+});
+
+describe('config', () => {
+  it('reads the Docker socket from DOCKER_SOCKET, as the host actor does, then DOCKER_SOCK', () => {
+    expect(loadConfig({}).dockerSocket).toBe('/var/run/docker.sock');
+    expect(loadConfig({ DOCKER_SOCKET: '/run/a.sock' }).dockerSocket).toBe('/run/a.sock');
+    expect(loadConfig({ DOCKER_SOCK: '/run/b.sock' }).dockerSocket).toBe('/run/b.sock');
+    expect(loadConfig({ DOCKER_SOCKET: '/run/a.sock', DOCKER_SOCK: '/run/b.sock' }).dockerSocket).toBe('/run/a.sock');
   });
 });
