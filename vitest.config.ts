@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['domain/**/*.test.ts', 'events/**/*.test.ts', 'state-machines/**/*.test.ts', 'services/**/*.test.ts'],
+          include: ['domain/**/*.test.ts', 'events/**/*.test.ts', 'state-machines/**/*.test.ts', 'services/**/*.test.ts', 'bench/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },

@@ -47,6 +47,7 @@ import { connect } from '@nats-io/transport-node';
 import { parseAggregateSubject } from '../events/index.js';
 import { dockerClient } from '../services/host-actor/docker.js';
 import { startCluster } from '../test/support/cluster.js';
+import { addedP50Interval, median, pct } from './stats.js';
 import type { BenchResult, Progress } from './types.js';
 
 const IMAGE = 'zun-base:latest';
@@ -317,6 +318,10 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
         concurrency,
         rounds,
         added_p50_ms: median(added),
+        // How far that figure moves by chance (stats.ts: rounds and containers drawn again, 2,000 times).
+        ...((ci) => ({ added_p50_ci95_low_ms: ci.low, added_p50_ci95_high_ms: ci.high }))(
+          addedP50Interval(perRound.map((x) => ({ base: x.base.latencies, ours: x.ours.latencies }))),
+        ),
         // The same relative to the baseline's p50 (median of the rounds'): on a saturated machine it follows the CPU added per container.
         added_p50_pct: median(perRound.map((x, i) => (100 * added[i]!) / pct(x.base.latencies, 50))),
         total_time_ratio: median(ratios),
@@ -372,7 +377,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
       notes:
         `layout: ${layout} (E2E_LAYOUT). ` +
         'baseline = dockerode create+start with the same image, command, Init, memory and CPU limits, on a user-defined bridge network like the project network the host actor attaches; ours = gateway POST ?run=true until ContainerStarted is on the stream. ' +
-        `Measured in ${rounds} rounds (E2E_ROUNDS), each a baseline phase then an ours phase of ${n} containers, each phase's containers removed before the next (ours through the API); added_p50_ms and total_time_ratio are the medians of the rounds' values (round_*), added_p50_pct the median of the rounds' added p50 as a percentage of their baseline p50, baseline/ours p50 and totals the medians of the rounds', p99 over all rounds. The system runs idle during the baseline phases (baseline_cpu_system_idle: its CPU then). ` +
+        `Measured in ${rounds} rounds (E2E_ROUNDS), each a baseline phase then an ours phase of ${n} containers, each phase's containers removed before the next (ours through the API); added_p50_ms and total_time_ratio are the medians of the rounds' values (round_*), added_p50_pct the median of the rounds' added p50 as a percentage of their baseline p50, added_p50_ci95_low/high_ms a 95 % bootstrap interval of added_p50_ms (rounds, and containers within them, drawn again 2,000 times; bench/stats.ts): how far the figure moves by chance between runs like this one, baseline/ours p50 and totals the medians of the rounds', p99 over all rounds. The system runs idle during the baseline phases (baseline_cpu_system_idle: its CPU then). ` +
         `Warm-up: each side first ran ${warmN} unmeasured containers the same way and removed them (E2E_WARMUP); cold_*: the first ${coldN} of them, a diagnostic of freshly started processes (V8 not yet tiered up), not a target. ` +
         'syscalls_read/write_*: read and write system calls per container of each process (/proc/<pid>/io: sockets, pipes and files alike). nats_msgs_*: messages into and out of nats-server per container (all connections, the subscription of this benchmark included); nats_msgs_<service>_sent/received: the same for the connection of one service. cpu_*: CPU time per container of each process during the measured phases (dockerd = dockerd + containerd; client = this benchmark process, which drives the load); *_cpu_busy_pct: the whole machine, all processes (other users included); *_cpu_steal_pct: time the hypervisor gave to other guests; *_machine_cpu_ms_per_container: the busy CPU time of the whole machine per container (steal excluded), Docker\'s runc, shims and networking included; added_cpu_ms_per_container: the CPU the system adds per container: its processes (less their idle CPU during the baseline phases), the client and dockerd beyond the baseline\'s. ' +
         'The services log to files (not through the benchmark process); the client speaks keep-alive HTTP with node:http in both phases. ' +
@@ -417,13 +422,6 @@ function envInt(name: string, dflt: number, min: number): number {
   return v;
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
@@ -463,11 +461,6 @@ async function runConcurrent(n: number, concurrency: number, job: (i: number) =>
     }),
   );
   return { latencies, totalMs: performance.now() - t0 };
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
 }
 
 /** Pids whose command starts with `name` (dockerd, containerd): read-only, for CPU accounting. */
