@@ -48,6 +48,7 @@ import { parseAggregateSubject } from '../events/index.js';
 import { dockerClient } from '../services/host-actor/docker.js';
 import { startCluster } from '../test/support/cluster.js';
 import { addedP50Interval, median, pct } from './stats.js';
+import { envInt, post, request, runConcurrent, sleep } from './support.js';
 import type { BenchResult, Progress } from './types.js';
 
 const IMAGE = 'zun-base:latest';
@@ -413,55 +414,7 @@ export async function benchEndToEnd({ quick, progress }: { quick: boolean; progr
   }
 }
 
-/** A whole number from the environment (at least `min`), or `dflt`. */
-function envInt(name: string, dflt: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return dflt;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be a whole number >= ${min}, not ${raw}`);
-  return v;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
-
-/** One JSON POST over a keep-alive agent. */
-function post(agent: http.Agent, url: string, headers: Record<string, string>, body: unknown): Promise<{ status: number; body: string }> {
-  return request(agent, 'POST', url, headers, JSON.stringify(body));
-}
-
-/** One request over a keep-alive agent. */
-function request(agent: http.Agent, method: string, url: string, headers: Record<string, string>, data = ''): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent, headers: { ...headers, 'Content-Length': Buffer.byteLength(data) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
-async function runConcurrent(n: number, concurrency: number, job: (i: number) => Promise<unknown>) {
-  const latencies: number[] = [];
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        const i = next++;
-        const s = performance.now();
-        await job(i);
-        latencies.push(performance.now() - s);
-      }
-    }),
-  );
-  return { latencies, totalMs: performance.now() - t0 };
-}
 
 /** Pids whose command starts with `name` (dockerd, containerd): read-only, for CPU accounting. */
 function pidsOf(name: string): number[] {

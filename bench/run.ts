@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: runs every benchmark, prints one table, writes JSON under
- * bench/results/. `npm run bench -- replay placement` runs only those named.
+ * bench/results/. `npm run bench -- replay placement` runs only those named;
+ * `census` (a diagnostic: messages and CPU per container) runs only when named.
  * `--quick` runs reduced sizes (for a smoke test, not for the README).
  *
  * The machine is shared and has 2 cores: benchmarks report ratios against a
@@ -21,13 +22,17 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   },
   e2e: async () => (await import('./e2e.js')).benchEndToEnd,
   gateway: async () => (await import('./gateway.js')).benchGateway,
+  // A diagnostic (message and CPU census per container), only when named.
+  census: async () => (await import('./census.js')).benchCensus,
 };
+/** What `npm run bench` runs when no name is given. */
+const DEFAULT_BENCHES = ['replay', 'placement', 'e2e', 'gateway'];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
   const wanted = args.filter((a) => !a.startsWith('--'));
-  const names = wanted.length ? wanted : Object.keys(BENCHES);
+  const names = wanted.length ? wanted : DEFAULT_BENCHES;
   const results: BenchResult[] = [];
   const failed: string[] = [];
   for (const name of names) {
