@@ -18,7 +18,7 @@
  * The tap itself adds deliveries to nats-server's work; its own connection
  * is left out of the counts.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,12 +82,9 @@ export async function benchCensus({ quick, progress }: { quick: boolean; progres
   const layoutEnv = process.env['CENSUS_LAYOUT'] ?? 'combined';
   if (layoutEnv !== 'combined' && layoutEnv !== 'separate') throw new Error(`CENSUS_LAYOUT must be combined or separate, not ${layoutEnv}`);
   progress(`starting the system, ${layoutEnv} layout`);
-  const cluster = await startCluster({
-    hosts: ['census-host'],
-    hostEnv: { HOST_CPUS: '64', HOST_MEMORY_MIB: '65536' },
-    logDir: mkdtempSync(join(tmpdir(), 'zun-census-logs-')),
-    layout: layoutEnv,
-  });
+  const logDir = mkdtempSync(join(tmpdir(), 'zun-census-logs-'));
+  const cluster = await startCluster({ hosts: ['census-host'], hostEnv: { HOST_CPUS: '64', HOST_MEMORY_MIB: '65536' }, logDir, layout: layoutEnv });
+  let failed = true;
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const headers = { 'Content-Type': 'application/json', 'OpenStack-API-Version': 'container 1.40' };
   try {
@@ -191,6 +188,7 @@ export async function benchCensus({ quick, progress }: { quick: boolean; progres
     progress('removing the measured containers');
     await remove(ids);
     await nc.close();
+    failed = false;
     return {
       name: 'census',
       metrics,
@@ -202,5 +200,8 @@ export async function benchCensus({ quick, progress }: { quick: boolean; progres
     };
   } finally {
     await cluster.stop();
+    // The services' logs are kept for a failed run only.
+    if (failed) progress(`service logs kept in ${logDir}`);
+    else rmSync(logDir, { recursive: true, force: true });
   }
 }
