@@ -25,6 +25,7 @@ import { createJetStreamEventStore } from '../../services/platform/jetstream-eve
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../services/gateway/identity/password.js';
 import { spawnService, startCluster, waitFor, type Cluster } from '../support/cluster.js';
+import { printServiceLogsOnFailure } from '../support/failure-logs.js';
 import { dockerAvailable } from '../support/servers.js';
 import { removeLabelledContainers } from '../support/host-cleanup.js';
 
@@ -39,6 +40,7 @@ const ADMIN = { user: 'clients-admin', password: 'clients-admin-pass', project: 
 const DEV = { user: 'clients-dev', password: 'clients-dev-pass', project: 'clients-dev' };
 
 let cluster: Cluster;
+printServiceLogsOnFailure(() => cluster);
 let gateway = '';
 let dir = '';
 /** 'local': tokens and passwords; 'noauth': this gateway has no identity yet. */

@@ -8,12 +8,14 @@
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../support/cluster.js';
+import { printServiceLogsOnFailure } from '../support/failure-logs.js';
 import { inspectLabelled } from '../support/docker.js';
 import { zunApi } from '../support/zun-api.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const HOST = 'cp-host';
 let cluster: Cluster;
+printServiceLogsOnFailure(() => cluster);
 const { api, until, run } = zunApi(() => cluster.gatewayUrl);
 
 beforeAll(async () => {

@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../support/cluster.js';
+import { printServiceLogsOnFailure } from '../support/failure-logs.js';
 import { dockerAvailable } from '../support/servers.js';
 import { zunApi } from '../support/zun-api.js';
 
@@ -20,6 +21,7 @@ const REPO = join(import.meta.dirname, '..', '..');
 const servers = (...args: string[]) => execFileSync('bash', [join(REPO, 'scripts', 'servers.sh'), ...args], { encoding: 'utf8' });
 
 let cluster: Cluster;
+printServiceLogsOnFailure(() => cluster);
 let ours = false;
 const { api, until, run } = zunApi(() => cluster.gatewayUrl);
 

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { startCluster, waitFor, type Cluster } from '../support/cluster.js';
+import { printServiceLogsOnFailure } from '../support/failure-logs.js';
 import { removeLabelledContainers } from '../support/host-cleanup.js';
 import { STREAM_NAME } from '../../events/index.js';
 
@@ -17,6 +18,7 @@ const HOSTS = ['e2e-host-a', 'e2e-host-b', 'e2e-host-c'];
 const H = { 'Content-Type': 'application/json', Accept: 'application/json', 'OpenStack-API-Version': 'container 1.40' };
 
 let cluster: Cluster;
+printServiceLogsOnFailure(() => cluster);
 let nc: NatsConnection;
 
 async function api(method: string, path: string, body?: unknown) {

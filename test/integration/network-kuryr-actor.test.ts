@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, waitFor, type Cluster } from '../support/cluster.js';
+import { printServiceLogsOnFailure } from '../support/failure-logs.js';
 import { startLibnetworkPlugin, type LibnetworkPlugin } from '../support/libnetwork-plugin.js';
 import { startNeutronStub, type NeutronStub } from '../support/neutron-stub.js';
 import { dockerAvailable } from '../support/servers.js';
@@ -56,6 +57,7 @@ const GATEWAY = '192.168.233.1';
 const FIXED_IP = '192.168.233.50';
 
 let cluster: Cluster;
+printServiceLogsOnFailure(() => cluster);
 let neutron: NeutronStub;
 let plugin: LibnetworkPlugin;
 

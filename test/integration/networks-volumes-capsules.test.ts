@@ -20,6 +20,7 @@ import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, waitFor, type Cluster, type ServiceProcess } from '../support/cluster.js';
+import { printServiceLogsOnFailure } from '../support/failure-logs.js';
 import { loopDevicesOf, mountsUnder } from '../support/host-cleanup.js';
 import { dockerAvailable } from '../support/servers.js';
 import { zunApi } from '../support/zun-api.js';
@@ -40,6 +41,7 @@ const V6_GLOBAL = Math.floor(Math.random() * 0xffff).toString(16);
 const POOL_V6 = `fd7a:${V6_GLOBAL}:${OCTET.toString(16)}::/48`;
 
 let cluster: Cluster;
+printServiceLogsOnFailure(() => cluster);
 let etcd: Etcd3;
 
 const { api, until, run: runContainer } = zunApi(() => cluster.gatewayUrl);

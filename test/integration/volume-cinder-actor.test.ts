@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, waitFor, type Cluster } from '../support/cluster.js';
+import { printServiceLogsOnFailure } from '../support/failure-logs.js';
 import { startCinderStub } from '../support/cinder-stub.js';
 import type { HttpStub } from '../support/http-stub.js';
 import { dockerAvailable } from '../support/servers.js';
@@ -35,6 +36,7 @@ const backing = join(STATE, 'lvm-volume.img');
 const VOLUME = namedVolumeId('default', 'cinder-data');
 
 let cluster: Cluster;
+printServiceLogsOnFailure(() => cluster);
 let stub: HttpStub;
 let cinder: Awaited<ReturnType<typeof startCinderStub>>['state'];
 let loop = '';
