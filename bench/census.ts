@@ -18,14 +18,14 @@
  * The tap itself adds deliveries to nats-server's work; its own connection
  * is left out of the counts.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { parseAggregateSubject } from '../events/index.js';
 import { startCluster } from '../test/support/cluster.js';
-import { envInt, post, request, runConcurrent, sleep } from './support.js';
+import { envInt, post, procStats, request, runConcurrent, sleep } from './support.js';
 import type { BenchResult, Progress } from './types.js';
 
 const IMAGE = 'zun-base:latest';
@@ -45,34 +45,6 @@ export function messageClass(subject: string, reply: string | undefined): string
   if (t[0] === 'zun' && t[1] === 'evt') return `events_${t[2]}_${how}`;
   if (t[0] === '$JS' || t[0] === '$SYS') return 'system';
   return `other_${t[0]}`;
-}
-
-interface ProcStats {
-  readonly userMs: number;
-  readonly sysMs: number;
-  readonly syscr: number;
-  readonly syscw: number;
-  readonly wakeups: number;
-  readonly preemptions: number;
-}
-
-function procStats(pid: number): ProcStats | null {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
-    const main = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
-    const num = (text: string, re: RegExp) => Number(text.match(re)?.[1] ?? NaN);
-    return {
-      userMs: Number(f[11]) * 10, // USER_HZ is 100 on Linux
-      sysMs: Number(f[12]) * 10,
-      syscr: num(io, /syscr: (\d+)/),
-      syscw: num(io, /syscw: (\d+)/),
-      wakeups: num(main, /\nvoluntary_ctxt_switches:\s+(\d+)/),
-      preemptions: num(main, /nonvoluntary_ctxt_switches:\s+(\d+)/),
-    };
-  } catch {
-    return null;
-  }
 }
 
 export async function benchCensus({ quick, progress }: { quick: boolean; progress: Progress }): Promise<BenchResult> {

@@ -48,7 +48,7 @@ import { parseAggregateSubject } from '../events/index.js';
 import { dockerClient } from '../services/host-actor/docker.js';
 import { startCluster } from '../test/support/cluster.js';
 import { addedP50Interval, median, pct } from './stats.js';
-import { envInt, post, request, runConcurrent, sleep } from './support.js';
+import { envInt, post, procStats, request, runConcurrent, sleep } from './support.js';
 import type { BenchResult, Progress } from './types.js';
 
 const IMAGE = 'zun-base:latest';
@@ -433,32 +433,16 @@ function pidsOf(name: string): number[] {
 
 /** User + system CPU time of the processes, in ms (0 for those gone or unreadable). */
 function cpuOf(pids: readonly number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
-    } catch {
-      // gone
-    }
-  }
-  return ticks * 10; // USER_HZ is 100 on Linux
+  return pids.reduce((sum, pid) => {
+    const s = procStats(pid);
+    return sum + (s ? s.userMs + s.sysMs : 0);
+  }, 0);
 }
 
-/** Read and write system calls made so far by the processes (/proc/<pid>/io; 0 for those gone or unreadable). */
+/** Read and write system calls made so far by the processes (0 for those gone or unreadable). */
 function ioOf(pids: readonly number[]): { syscr: number; syscw: number } {
-  let syscr = 0;
-  let syscw = 0;
-  for (const pid of pids) {
-    try {
-      const io = readFileSync(`/proc/${pid}/io`, 'utf8');
-      syscr += Number(/^syscr: (\d+)$/m.exec(io)?.[1] ?? 0);
-      syscw += Number(/^syscw: (\d+)$/m.exec(io)?.[1] ?? 0);
-    } catch {
-      // gone
-    }
-  }
-  return { syscr, syscw };
+  const all = pids.map(procStats);
+  return { syscr: all.reduce((n, s) => n + (s?.syscr ?? 0), 0), syscw: all.reduce((n, s) => n + (s?.syscw ?? 0), 0) };
 }
 
 /** What busyMeter reports for a stretch of time. */

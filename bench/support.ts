@@ -1,4 +1,5 @@
-/** Small helpers the benchmarks share: environment numbers, keep-alive HTTP, a concurrent runner. */
+/** Small helpers the benchmarks share: environment numbers, keep-alive HTTP, a concurrent runner, /proc counters. */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 
 /** A whole number from the environment (at least `min`), or `dflt`. */
@@ -48,4 +49,34 @@ export async function runConcurrent(n: number, concurrency: number, job: (i: num
     }),
   );
   return { latencies, totalMs: performance.now() - t0 };
+}
+
+/** A process's counters so far, from /proc (Linux). */
+export interface ProcStats {
+  readonly userMs: number;
+  readonly sysMs: number;
+  readonly syscr: number;
+  readonly syscw: number;
+  readonly wakeups: number;
+  readonly preemptions: number;
+}
+
+/** `pid`'s counters (its main thread's for the context switches); null when it is gone or unreadable. */
+export function procStats(pid: number): ProcStats | null {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const main = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
+    const num = (text: string, re: RegExp) => Number(text.match(re)?.[1] ?? NaN);
+    return {
+      userMs: Number(f[11]) * 10, // USER_HZ is 100 on Linux
+      sysMs: Number(f[12]) * 10,
+      syscr: num(io, /syscr: (\d+)/),
+      syscw: num(io, /syscw: (\d+)/),
+      wakeups: num(main, /\nvoluntary_ctxt_switches:\s+(\d+)/),
+      preemptions: num(main, /nonvoluntary_ctxt_switches:\s+(\d+)/),
+    };
+  } catch {
+    return null;
+  }
 }
