@@ -18,6 +18,8 @@ export interface HostActorConfig {
   readonly resyncSeconds: number;
   /** RECHECK_SECONDS: a settled container is inspected (and its networks looked at) at least this often (default 60). */
   readonly recheckSeconds: number;
+  /** DESIRED_RELIST_SECONDS: how often a resync reads the desired slice from the bucket rather than the watch's copy (default 300; 0: every resync). */
+  readonly desiredRelistSeconds: number;
   /** The actor's directory on this host; its filesystem is the disk capacity reported. */
   readonly stateDir: string;
   readonly leaseTtlSeconds: number;
@@ -95,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HostActorConfi
     availabilityZone: env['AVAILABILITY_ZONE'] || DEFAULT_AVAILABILITY_ZONE,
     resyncSeconds: num(env, 'RESYNC_SECONDS', 0.1) ?? 10,
     recheckSeconds: num(env, 'RECHECK_SECONDS', 0) ?? 60,
+    desiredRelistSeconds: num(env, 'DESIRED_RELIST_SECONDS', 0) ?? 300,
     stateDir,
     leaseTtlSeconds: num(env, 'HOST_LEASE_TTL', 2) ?? 10,
     dockerWatchdogSeconds: num(env, 'DOCKER_WATCHDOG_SECONDS', 0) ?? 15,

@@ -23,6 +23,8 @@ describe('config', () => {
     expect(c.labels).toEqual({ ssd: 'true', rack: 'r1' });
     expect(c.availabilityZone).toBe('nova');
     expect(c.resyncSeconds).toBe(2);
+    expect(c.desiredRelistSeconds).toBe(300);
+    expect(loadConfig({ DESIRED_RELIST_SECONDS: '0' }).desiredRelistSeconds).toBe(0);
     expect(c.leaseTtlSeconds).toBe(10);
     expect(c.allowImagePull).toBe(false);
   });

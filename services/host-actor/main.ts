@@ -53,6 +53,7 @@ const actor = createHostActor({
   newId: randomUUID,
   resyncMs: config.resyncSeconds * 1000,
   recheckMs: config.recheckSeconds * 1000,
+  desiredRelistMs: config.desiredRelistSeconds * 1000,
   resources,
   sandboxImage: config.sandboxImage,
   rpcExtras: createRpcExtras({ nc, hostname: config.hostname, log, socketPath: config.dockerSocket }),

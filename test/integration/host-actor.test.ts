@@ -356,26 +356,31 @@ describe('host actor on the real dockerd', () => {
     expect(await dockerOf(uuid)).toHaveLength(0); // not recreated without auto-heal
   });
 
-  it('resync by listing: settled containers are not inspected; a change the events missed is found from the listing', async () => {
-    // An actor that hears no Docker events, and counts what it asks Docker.
+  it('resync by listing: settled containers are not inspected, the desired slice is not re-read; a change the events missed is found from the listing', async () => {
+    // An actor that hears no Docker events, and counts what it asks Docker;
+    // its own NATS connection carries only its watch and reads of the slice.
     const real = createDockerRuntime();
     const calls = { find: 0, list: 0 };
-    const deaf = createHostActor({
-      hostname: HOST_D,
-      nc,
-      store,
-      runtime: {
-        ...real,
-        find: (host, uuid) => (calls.find++, real.find(host, uuid)),
-        list: (host) => (calls.list++, real.list(host)),
-        events: () => ({ close() {} }),
-      },
-      log: captureLogger(),
-      clock: () => new Date(),
-      newId,
-      resyncMs: 250,
-      rpc: false,
-    });
+    const deafNc = await connectNats({ servers: nats.url, name: 'host-actor-it-deaf' });
+    const deafActor = (desiredRelistMs?: number) =>
+      createHostActor({
+        hostname: HOST_D,
+        nc: deafNc,
+        store,
+        runtime: {
+          ...real,
+          find: (host, uuid) => (calls.find++, real.find(host, uuid)),
+          list: (host) => (calls.list++, real.list(host)),
+          events: () => ({ close() {} }),
+        },
+        log: captureLogger(),
+        clock: () => new Date(),
+        newId,
+        resyncMs: 250,
+        rpc: false,
+        ...(desiredRelistMs === undefined ? {} : { desiredRelistMs }),
+      });
+    let deaf = deafActor();
     await deaf.start();
     try {
       const uuids = [await place(HOST_D), await place(HOST_D), await place(HOST_D)];
@@ -384,9 +389,13 @@ describe('host actor on the real dockerd', () => {
       await sleep(300); // a resync after the last pass
       calls.find = 0;
       calls.list = 0;
+      let inBefore = deafNc.stats().inMsgs;
       await sleep(1_500);
       expect(calls.list).toBeGreaterThanOrEqual(3);
       expect(calls.find).toBe(0); // before: one inspect per container per resync
+      // The keys came from the watch's copy: reading them from the bucket is
+      // a message per key (and JetStream API calls) on every resync.
+      expect(deafNc.stats().inMsgs - inBefore).toBeLessThanOrEqual(2);
 
       // Stopped behind its back, with no event heard: the listing shows it exited.
       await docker.getContainer(running[0]!.observed.dockerId!).stop({ t: 1 });
@@ -396,8 +405,21 @@ describe('host actor on the real dockerd', () => {
       expect(calls.find).toBeGreaterThanOrEqual(1);
       expect(calls.find).toBeLessThanOrEqual(3); // the one container, not all of them
       for (const u of uuids.slice(1)) expect((await state(u)).status).toBe('Running');
+
+      // The contrast: an actor told to read the slice from the bucket on every resync.
+      await deaf.stop();
+      deaf = deafActor(0);
+      await deaf.start();
+      await deaf.idle();
+      await sleep(300);
+      calls.list = 0;
+      inBefore = deafNc.stats().inMsgs;
+      await sleep(1_500);
+      expect(calls.list).toBeGreaterThanOrEqual(3);
+      expect(deafNc.stats().inMsgs - inBefore).toBeGreaterThanOrEqual(3 * calls.list);
     } finally {
       await deaf.stop();
+      await deafNc.close();
     }
   });
 
