@@ -24,9 +24,14 @@ export interface RoundLatencies {
   readonly ours: readonly number[];
 }
 
-/** The end-to-end benchmark's headline: the median over rounds of (ours p50 - baseline p50). */
+/** One round's added p50: ours p50 - baseline p50. */
+export function roundAddedP50(r: RoundLatencies): number {
+  return pct(r.ours, 50) - pct(r.base, 50);
+}
+
+/** The end-to-end benchmark's headline: the median over rounds of `roundAddedP50`. */
 export function addedP50(rounds: readonly RoundLatencies[]): number {
-  return median(rounds.map((r) => pct(r.ours, 50) - pct(r.base, 50)));
+  return median(rounds.map(roundAddedP50));
 }
 
 /** A small seeded generator (mulberry32): the same seed, the same interval. */

@@ -297,12 +297,9 @@ export function createHostActor(o: HostActorOptions): HostActor {
    * Whether the current watch has delivered the slice as it was when the
    * watch began (an entry with nothing pending behind it): from then on
    * `watched` holds every live key, and a resync takes its keys from there,
-   * as an informer's resync replays its cache, not the server. Reading the
-   * keys from the bucket costs a message per key, delete markers included,
-   * so doing it every resync made a host's idle traffic grow with every
-   * container it ever ran (about 20 messages per container started, in the
-   * e2e benchmark). The bucket is still read every `desiredRelistMs`, and
-   * while a watch is (re)starting.
+   * as an informer's resync replays its cache, instead of reading the bucket
+   * (a message per key, delete markers included: README.md). The bucket is
+   * still read every `desiredRelistMs`, and while a watch is (re)starting.
    */
   let watchSynced = false;
   let lastRelistAt = Number.NEGATIVE_INFINITY;
