@@ -356,11 +356,12 @@ describe('host actor on the real dockerd', () => {
     expect(await dockerOf(uuid)).toHaveLength(0); // not recreated without auto-heal
   });
 
-  it('resync by listing: settled containers are not inspected, the desired slice is not re-read; a change the events missed is found from the listing', async () => {
+  it('resync by listing: settled containers are not inspected, the desired slice is re-read only every 300 s; a change the events missed is found from the listing', async () => {
     // An actor that hears no Docker events, and counts what it asks Docker;
     // its own NATS connection carries only its watch and reads of the slice.
     const real = createDockerRuntime();
     const calls = { find: 0, list: 0 };
+    let skewMs = 0; // the actor's clock runs ahead by this much
     const deafNc = await connectNats({ servers: nats.url, name: 'host-actor-it-deaf' });
     const deafActor = (desiredRelistMs?: number) =>
       createHostActor({
@@ -374,7 +375,7 @@ describe('host actor on the real dockerd', () => {
           events: () => ({ close() {} }),
         },
         log: captureLogger(),
-        clock: () => new Date(),
+        clock: () => new Date(Date.now() + skewMs),
         newId,
         resyncMs: 250,
         rpc: false,
@@ -396,6 +397,17 @@ describe('host actor on the real dockerd', () => {
       // The keys came from the watch's copy: reading them from the bucket is
       // a message per key (and JetStream API calls) on every resync.
       expect(deafNc.stats().inMsgs - inBefore).toBeLessThanOrEqual(2);
+
+      // Every DESIRED_RELIST_SECONDS (default 300) a resync reads the slice
+      // from the bucket again: a message per key at least. Then quiet again.
+      skewMs = 300_001;
+      inBefore = deafNc.stats().inMsgs;
+      await sleep(600);
+      expect(deafNc.stats().inMsgs - inBefore).toBeGreaterThanOrEqual(uuids.length);
+      inBefore = deafNc.stats().inMsgs;
+      await sleep(1_500);
+      expect(deafNc.stats().inMsgs - inBefore).toBeLessThanOrEqual(2);
+      calls.find = 0; // the jump also made each container due for its periodic inspect
 
       // Stopped behind its back, with no event heard: the listing shows it exited.
       await docker.getContainer(running[0]!.observed.dockerId!).stop({ t: 1 });
