@@ -34,6 +34,7 @@ import { createSecretBox, type SecretBox } from './identity/secrets.js';
 import type { LocalIdentity } from './identity/local.js';
 import { keystoneError } from './identity/keystone-views.js';
 import { identityRoutes } from './identity/routes.js';
+import type { LookupCache } from './lookup-cache.js';
 import { createQuotaService, usageOfSpec } from './quotas.js';
 import { createFoldingRegistryReadModel, type RegistryReadModel } from './registry-readmodel.js';
 import type { ReadEventsFrom } from './fold-index.js';
@@ -91,6 +92,8 @@ export interface BuildAppOptions {
   readonly clock: Clock;
   /** uuids for containers, events, request ids and correlation ids. */
   readonly newId: () => string;
+  /** Caches the quota and default-network reads of every create (lookup-cache.ts); none by default. */
+  readonly lookups?: LookupCache;
   /** `scheme://host[:port]` for links; by default taken from each request's Host. */
   readonly baseUrl?: string;
   /** Who is calling (identity/index.ts picks it by AUTH_MODE). No default: noauth must be chosen. */
@@ -396,7 +399,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     (typeof (store as { readAll?: unknown }).readAll === 'function'
       ? (o) => (store as unknown as { readAll: ReadEventsFrom }).readAll(o)
       : undefined);
-  const resourceService = createResourceService({ store, newId, now, pool: opts.networkPool ?? DEFAULT_ADDRESS_POOL, poolV6: opts.networkPoolV6 ?? DEFAULT_ADDRESS_POOL_V6, ...(readEvents ? { readEvents } : {}), ...(opts.neutron ? { neutron: opts.neutron } : {}) });
+  const resourceService = createResourceService({ store, newId, now, pool: opts.networkPool ?? DEFAULT_ADDRESS_POOL, poolV6: opts.networkPoolV6 ?? DEFAULT_ADDRESS_POOL_V6, ...(readEvents ? { readEvents } : {}), ...(opts.neutron ? { neutron: opts.neutron } : {}), ...(opts.lookups ? { lookups: opts.lookups } : {}) });
 
   const quotas = createQuotaService({
     store,
@@ -406,6 +409,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     newId,
     defaults: opts.quotaDefaults ?? ZUN_DEFAULT_QUOTAS,
     ...(opts.quotaReservationMs !== undefined ? { reservationMs: opts.quotaReservationMs } : {}),
+    ...(opts.lookups ? { lookups: opts.lookups } : {}),
   });
 
   const sendNull = (reply: FastifyReply, status: number) => reply.code(status).type('application/json').send('null');

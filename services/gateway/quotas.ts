@@ -15,6 +15,11 @@
  * made its bucket yet) admissions fail closed with its 503, unless every
  * limit of the project is -1 (then nothing is counted or reserved).
  *
+ * The reads before the decision (the defaults; whether anything is limited)
+ * go through the gateway's lookup cache (lookup-cache.ts): they are as fresh
+ * as the last quota event to reach this gateway. The decision itself loads
+ * afresh and is fenced.
+ *
  * What it does not cover: a container the read model still does not show
  * once its reservation has lapsed (RESERVATION window, default 60 s) is not
  * counted. That needs the projector to be behind by more than the window.
@@ -54,6 +59,7 @@ import { createKeyedLock } from '../platform/keyed-lock.js';
 import type { Logger } from '../platform/log.js';
 import type { AuthContext } from './auth.js';
 import { fromRejection, OverQuota, type ZunError } from './errors.js';
+import { noLookupCache, type LookupCache } from './lookup-cache.js';
 import type { ContainerReadModel } from './readmodel.js';
 import type { ContainerPatch } from './validate.js';
 
@@ -67,6 +73,8 @@ export interface QuotaServiceOptions {
   readonly defaults: FullQuotaLimits;
   /** How long a reservation counts without the read model (default 60 s). */
   readonly reservationMs?: number;
+  /** For the reads before a decision (the defaults, whether anything is limited): lookup-cache.ts. */
+  readonly lookups?: LookupCache;
 }
 
 /** Who asks, for the envelopes: the caller and the request id. */
@@ -121,7 +129,9 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
       evolve: (s, e) => evolveQuotaClass(s, e as RecordedEvent<QuotaClassEvent>),
     });
 
-  const defaults = async () => defaultLimits(opts.defaults, (await loadClass(DEFAULT_QUOTA_CLASS)).state.limits);
+  const lookups = opts.lookups ?? noLookupCache;
+  const defaults = async () =>
+    defaultLimits(opts.defaults, (await lookups.get('quota_class', DEFAULT_QUOTA_CLASS, () => loadClass(DEFAULT_QUOTA_CLASS))).state.limits);
 
   function envelopes(kind: AggregateKind, id: string, who: Requester, events: readonly DomainEvent[], at: Date = opts.now()): EventEnvelope[] {
     const occurredAt = at.toISOString();
@@ -154,6 +164,15 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
     return projectUsage(listed, reservations, (id) => confirmed.get(id) ?? { kind: 'absent' });
   }
 
+  /** A write of ours to a cached aggregate: its entry goes, whatever the outcome (an append can land unanswered). */
+  async function writing<T>(kind: 'quota' | 'quota_class', id: string, write: Promise<T>): Promise<T> {
+    try {
+      return await write;
+    } finally {
+      lookups.invalidate(kind, id);
+    }
+  }
+
   const unlimited = (limits: FullQuotaLimits) => Object.values(limits).every((l) => l < 0);
 
   async function reserve(who: Requester, projectId: string, containerId: string, usage: QuotaUsage, delta: FullUsage): Promise<void> {
@@ -162,7 +181,7 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
     // it takes no lock and appends nothing (as the decision below would
     // conclude). Limits set meanwhile are no more racy than before: setting
     // limits never took this lock.
-    const [limitsBase, quota] = await Promise.all([defaults(), loadQuota(projectId)]);
+    const [limitsBase, quota] = await Promise.all([defaults(), lookups.get('quota', projectId, () => loadQuota(projectId))]);
     if (unlimited(projectLimits(limitsBase, quota.state.limits))) return;
     // One admission per project at a time in this gateway: concurrent creates
     // in one project would otherwise race each other on the quota fence.
@@ -179,7 +198,7 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
   ): Promise<void> {
     // One reading of the clock per admission: the usage, the expiry and the envelope agree.
     const at = opts.now();
-    const out = await executeCommand<QuotaState, ZunError>({
+    const out = await writing('quota', projectId, executeCommand<QuotaState, ZunError>({
       store,
       kind: 'quota',
       id: projectId,
@@ -198,7 +217,7 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
         const expiresAt = new Date(at.getTime() + reservationMs).toISOString();
         return { events: envelopes('quota', projectId, who, [{ type: 'QuotaUsageReserved', data: { containerId, usage, expiresAt } }], at) };
       },
-    });
+    }));
     if (out.outcome === 'rejected') throw out.rejected;
   }
 
@@ -215,7 +234,7 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
       return usageOn(projectId, (await loadQuota(projectId)).state);
     },
     async setProjectLimits(who, projectId, limits) {
-      const out = await executeCommand<QuotaState, never>({
+      const out = await writing('quota', projectId, executeCommand<QuotaState, never>({
         store,
         kind: 'quota',
         id: projectId,
@@ -225,12 +244,12 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
           const changes = limitChanges(state.limits, limits);
           return { events: Object.keys(changes).length === 0 ? [] : envelopes('quota', projectId, who, [{ type: 'QuotaLimitsSet', data: { limits: changes } }]) };
         },
-      });
+      }));
       const merged = { ...out.state.limits, ...limits };
       return projectLimits(await defaults(), merged);
     },
     async deleteProjectLimits(who, projectId) {
-      await executeCommand<QuotaState, never>({
+      await writing('quota', projectId, executeCommand<QuotaState, never>({
         store,
         kind: 'quota',
         id: projectId,
@@ -239,10 +258,10 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
         decide: (state) => ({
           events: Object.keys(state.limits).length === 0 ? [] : envelopes('quota', projectId, who, [{ type: 'QuotaLimitsDeleted', data: {} }]),
         }),
-      });
+      }));
     },
     async setClassLimits(who, name, limits) {
-      const out = await executeCommand<QuotaClassState, never>({
+      const out = await writing('quota_class', name, executeCommand<QuotaClassState, never>({
         store,
         kind: 'quota_class',
         id: name,
@@ -252,7 +271,7 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
           const changes = limitChanges(state.limits, limits);
           return { events: Object.keys(changes).length === 0 ? [] : envelopes('quota_class', name, who, [{ type: 'QuotaClassLimitsSet', data: { limits: changes } }]) };
         },
-      });
+      }));
       return classLimits(opts.defaults, { ...out.state.limits, ...limits });
     },
     async admitCreate(who, containerId, usage) {

@@ -45,6 +45,7 @@ import { allocateSubnet, executeNetworkCommand, executeVolumeCommand, loadNetwor
 import { defaultNetworkId, namedVolumeId, neutronNetworkId } from '../resources/ids.js';
 import type { AuthContext } from './auth.js';
 import { Conflict, InvalidValue, ServiceUnavailable, ZunError } from './errors.js';
+import { noLookupCache, type LookupCache } from './lookup-cache.js';
 
 export class NetworkNotFound extends ZunError {
   constructor(network: string) {
@@ -133,6 +134,8 @@ export interface ResourceServiceDeps {
    * not one of this service's own ports is looked up there, as Zun does.
    */
   readonly neutron?: NeutronPorts;
+  /** The project's default network, read on every create, is cached here (lookup-cache.ts). */
+  readonly lookups?: LookupCache;
 }
 
 /** The part of Neutron's API the gateway uses: python-neutronclient's list_ports(id=...) / list_ports(name=...). */
@@ -155,6 +158,7 @@ const isBase64 = (s: string) => {
 
 export function createResourceService(deps: ResourceServiceDeps) {
   const { store, pool } = deps;
+  const lookups = deps.lookups ?? noLookupCache;
   const commandDeps: CommandDeps = { store, newId: deps.newId, now: deps.now };
   const cctx = (c: Caller, suffix: string) => ({
     projectId: c.auth.projectId,
@@ -216,11 +220,15 @@ export function createResourceService(deps: ResourceServiceDeps) {
     return res.state;
   }
 
-  /** The project's default network, made on first need. */
+  /**
+   * The project's default network, made on first need. Cached once it exists
+   * (a create's event, or any later one of the network, drops the entry).
+   */
   async function defaultNetwork(c: Caller, projectId = c.auth.projectId): Promise<NetworkRef> {
     const id = defaultNetworkId(projectId);
-    const s = await createNetwork(c, id, { name: DEFAULT_NETWORK_NAME, neutronNetId: id, projectId, isDefault: true }, true, false);
-    return networkRefOf(s);
+    return lookups.get('network', id, async () =>
+      networkRefOf(await createNetwork(c, id, { name: DEFAULT_NETWORK_NAME, neutronNetId: id, projectId, isDefault: true }, true, false)),
+    );
   }
 
   /**

@@ -22,6 +22,7 @@ import { createFoldingRegistryReadModel } from './registry-readmodel.js';
 import type { Etcd3 } from 'etcd3';
 import { createEtcdHostDirectory, createMemoryHostDirectory } from './host-directory.js';
 import { createNatsHostRpc } from './host-rpc.js';
+import { createLookupCache } from './lookup-cache.js';
 
 export interface Gateway {
   readonly app: FastifyInstance;
@@ -49,7 +50,9 @@ export async function startGateway(opts: {
   const store = createJetStreamEventStore({ nc });
   const readModel = createKvReadModel({ nc, log, ...opts.readModelTimings });
   const capsules = createKvCapsuleReadModel({ nc, log, ...opts.readModelTimings });
+  const lookups = await createLookupCache({ nc, kinds: ['quota', 'quota_class', 'network'], log });
   const app = buildApp({
+    lookups,
     store,
     readModel,
     log,
@@ -79,7 +82,7 @@ export async function startGateway(opts: {
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
-    await Promise.all([readModel.close(), capsules.close()]);
+    await Promise.all([readModel.close(), capsules.close(), lookups.close()]);
     throw err;
   }
   const addr = app.server.address();
@@ -92,7 +95,7 @@ export async function startGateway(opts: {
     url: `http://${host}:${port}`,
     async close() {
       await app.close();
-      await Promise.all([readModel.close(), capsules.close()]);
+      await Promise.all([readModel.close(), capsules.close(), lookups.close()]);
     },
   };
 }
