@@ -18,7 +18,8 @@
  * their fence catches anything older.
  *
  * Whatever could make the subscription miss an event empties the cache: a
- * disconnect, a reconnect, a slow-consumer report. A load that an event
+ * disconnect, a reconnect, a slow-consumer report; a subscription that
+ * fails (a permissions violation) turns caching off for good. A load that an event
  * overtakes (the event arrives while the load runs) is returned but not
  * kept. Concurrent gets of one key share one load. Bounded: past
  * `maxEntries` the oldest entry goes.
@@ -55,6 +56,8 @@ export async function createLookupCache(opts: {
   /** Loads in flight, by subject; an event for the subject (or a reset) removes its load, which then is not kept. */
   const loading = new Map<string, Promise<unknown>>();
   let closed = false;
+  /** A subscription failed (a permissions violation, say): nothing is cached any more. */
+  let broken = false;
 
   const drop = (subject: string) => {
     entries.delete(subject);
@@ -69,8 +72,10 @@ export async function createLookupCache(opts: {
   const subs: Subscription[] = opts.kinds.map((kind) =>
     nc.subscribe(kindSubject(kind), {
       callback: (err, msg) => {
-        if (err) reset(`subscription: ${err.message}`);
-        else drop(msg.subject);
+        if (!err) return drop(msg.subject);
+        broken = true;
+        log.warn({ err: err.message, kind }, 'lookup cache subscription failed; caching nothing from now on');
+        reset('subscription failed');
       },
     }),
   );
@@ -90,7 +95,7 @@ export async function createLookupCache(opts: {
       if (entries.has(subject)) return entries.get(subject) as T;
       const pending = loading.get(subject);
       if (pending) return pending as Promise<T>;
-      if (closed || nc.isClosed()) return load();
+      if (closed || broken || nc.isClosed()) return load();
       const p = load();
       loading.set(subject, p);
       try {

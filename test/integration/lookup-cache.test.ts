@@ -2,13 +2,17 @@
  * The gateway's lookup cache (services/gateway/lookup-cache.ts) against a
  * real nats-server: an entry is kept until an event of its aggregate is
  * appended, by this connection or another; a load that an event overtakes is
- * not kept; concurrent gets share a load; a server restart empties it. And
+ * not kept; concurrent gets share a load; a server restart empties it; a
+ * refused subscription turns it off. And
  * through the gateway: a quota or default network changed by another gateway
  * is seen by the next create.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envelope, type AggregateKind, type EventEnvelope } from '../../events/index.js';
 import { loadConfig } from '../../services/gateway/config.js';
@@ -147,6 +151,34 @@ describe('lookup cache', () => {
     await eventually(async () => !nc.isClosed() && (await nc.flush().then(() => true, () => false)));
     await eventually(async () => (await cache.get('quota', id, l.load)) === 'after');
     expect(l.calls()).toBe(2);
+  });
+});
+
+describe('without permission to subscribe', () => {
+  it('caches nothing when its subscription is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zun-lookup-perm-'));
+    const conf = join(dir, 'nats.conf');
+    writeFileSync(
+      conf,
+      'authorization { users = [ { user: gw, password: gw-pass, permissions: { publish: { allow: [">"] }, subscribe: { allow: ["_INBOX.>"] } } } ] }\n',
+    );
+    const locked = await startNats({ args: ['-c', conf] });
+    const gw = await connect({ servers: locked.url, user: 'gw', pass: 'gw-pass' });
+    const warnings: string[] = [];
+    const captured = createLogger('lookup-cache-it', 'warn', { write: (line: string) => void warnings.push(line) });
+    try {
+      const c = await createLookupCache({ nc: gw, kinds: ['quota'], log: captured });
+      await eventually(() => warnings.some((w) => w.includes('caching nothing')));
+      const l = counted(() => 'x');
+      await c.get('quota', 'p', l.load);
+      await c.get('quota', 'p', l.load);
+      expect(l.calls()).toBe(2);
+      await c.close();
+    } finally {
+      await gw.close();
+      await locked.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
