@@ -176,11 +176,11 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
   const unlimited = (limits: FullQuotaLimits) => Object.values(limits).every((l) => l < 0);
 
   async function reserve(who: Requester, projectId: string, containerId: string, usage: QuotaUsage, delta: FullUsage): Promise<void> {
-    // Outside the lock, at once: the defaults (quota_class) and the project's
-    // limits. A project with nothing limited counts and reserves nothing, so
-    // it takes no lock and appends nothing (as the decision below would
-    // conclude). Limits set meanwhile are no more racy than before: setting
-    // limits never took this lock.
+    // Outside the lock, at once, from the lookup cache: the defaults
+    // (quota_class) and the project's limits. A project with nothing limited
+    // counts and reserves nothing, so it takes no lock and appends nothing
+    // (as the decision below would conclude). Limits set meanwhile are no
+    // more racy than before: setting limits never took this lock.
     const [limitsBase, quota] = await Promise.all([defaults(), lookups.get('quota', projectId, () => loadQuota(projectId))]);
     if (unlimited(projectLimits(limitsBase, quota.state.limits))) return;
     // One admission per project at a time in this gateway: concurrent creates
