@@ -19,9 +19,9 @@
  *
  * Whatever could make the subscription miss an event empties the cache: a
  * disconnect, a reconnect, a slow-consumer report; a subscription that
- * fails (a permissions violation) turns caching off for good. A load that an event
- * overtakes (the event arrives while the load runs) is returned but not
- * kept. Concurrent gets of one key share one load. Bounded: past
+ * fails (a permissions violation) turns caching off for good. A load that
+ * an event overtakes (the event arrives while the load runs) is returned
+ * but not kept. Concurrent gets of one key share one load. Bounded: past
  * `maxEntries` the oldest entry goes.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
