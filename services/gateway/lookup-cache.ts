@@ -9,8 +9,9 @@
  * (`zun.evt.<kind>.*`) drops an entry when an event of its aggregate is
  * appended, by any gateway. JetStream appends are ordinary publishes, so the
  * subscription sees each one as the stream does; on this gateway's own
- * connection it arrives before the append's ack, and the gateway also drops
- * the entry itself after its own writes. A reader on another gateway can see
+ * connection it arrives before the append's ack, so the gateway reads its
+ * own writes (the server hands a publish to core subscribers as it routes
+ * it, and acks only once the stream has stored it). A reader on another gateway can see
  * the previous state for as long as the event takes to reach it (a
  * millisecond here), which is no different from its request arriving a
  * millisecond earlier. What is cached is only ever used where that holds:
@@ -31,15 +32,12 @@ import type { Logger } from '../platform/log.js';
 export interface LookupCache {
   /** The aggregate's value: cached, or from `load` (kept unless an event of it arrived meanwhile). */
   get<T>(kind: AggregateKind, id: string, load: () => Promise<T>): Promise<T>;
-  /** Drops one entry: for the gateway's own writes, so that its next read does not wait for the event. */
-  invalidate(kind: AggregateKind, id: string): void;
   close(): Promise<void>;
 }
 
 /** No cache: every get loads (a gateway without NATS, as in unit tests on the in-memory store). */
 export const noLookupCache: LookupCache = {
   get: (_kind, _id, load) => load(),
-  invalidate() {},
   close: async () => {},
 };
 
@@ -108,9 +106,6 @@ export async function createLookupCache(opts: {
       } finally {
         if (loading.get(subject) === p) loading.delete(subject);
       }
-    },
-    invalidate(kind, id) {
-      drop(aggregateSubject(kind, id));
     },
     async close() {
       closed = true;

@@ -164,15 +164,6 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
     return projectUsage(listed, reservations, (id) => confirmed.get(id) ?? { kind: 'absent' });
   }
 
-  /** A write of ours to a cached aggregate: its entry goes, whatever the outcome (an append can land unanswered). */
-  async function writing<T>(kind: 'quota' | 'quota_class', id: string, write: Promise<T>): Promise<T> {
-    try {
-      return await write;
-    } finally {
-      lookups.invalidate(kind, id);
-    }
-  }
-
   const unlimited = (limits: FullQuotaLimits) => Object.values(limits).every((l) => l < 0);
 
   async function reserve(who: Requester, projectId: string, containerId: string, usage: QuotaUsage, delta: FullUsage): Promise<void> {
@@ -198,7 +189,7 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
   ): Promise<void> {
     // One reading of the clock per admission: the usage, the expiry and the envelope agree.
     const at = opts.now();
-    const out = await writing('quota', projectId, executeCommand<QuotaState, ZunError>({
+    const out = await executeCommand<QuotaState, ZunError>({
       store,
       kind: 'quota',
       id: projectId,
@@ -217,7 +208,7 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
         const expiresAt = new Date(at.getTime() + reservationMs).toISOString();
         return { events: envelopes('quota', projectId, who, [{ type: 'QuotaUsageReserved', data: { containerId, usage, expiresAt } }], at) };
       },
-    }));
+    });
     if (out.outcome === 'rejected') throw out.rejected;
   }
 
@@ -234,7 +225,7 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
       return usageOn(projectId, (await loadQuota(projectId)).state);
     },
     async setProjectLimits(who, projectId, limits) {
-      const out = await writing('quota', projectId, executeCommand<QuotaState, never>({
+      const out = await executeCommand<QuotaState, never>({
         store,
         kind: 'quota',
         id: projectId,
@@ -244,12 +235,12 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
           const changes = limitChanges(state.limits, limits);
           return { events: Object.keys(changes).length === 0 ? [] : envelopes('quota', projectId, who, [{ type: 'QuotaLimitsSet', data: { limits: changes } }]) };
         },
-      }));
+      });
       const merged = { ...out.state.limits, ...limits };
       return projectLimits(await defaults(), merged);
     },
     async deleteProjectLimits(who, projectId) {
-      await writing('quota', projectId, executeCommand<QuotaState, never>({
+      await executeCommand<QuotaState, never>({
         store,
         kind: 'quota',
         id: projectId,
@@ -258,10 +249,10 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
         decide: (state) => ({
           events: Object.keys(state.limits).length === 0 ? [] : envelopes('quota', projectId, who, [{ type: 'QuotaLimitsDeleted', data: {} }]),
         }),
-      }));
+      });
     },
     async setClassLimits(who, name, limits) {
-      const out = await writing('quota_class', name, executeCommand<QuotaClassState, never>({
+      const out = await executeCommand<QuotaClassState, never>({
         store,
         kind: 'quota_class',
         id: name,
@@ -271,7 +262,7 @@ export function createQuotaService(opts: QuotaServiceOptions): QuotaService {
           const changes = limitChanges(state.limits, limits);
           return { events: Object.keys(changes).length === 0 ? [] : envelopes('quota_class', name, who, [{ type: 'QuotaClassLimitsSet', data: { limits: changes } }]) };
         },
-      }));
+      });
       return classLimits(opts.defaults, { ...out.state.limits, ...limits });
     },
     async admitCreate(who, containerId, usage) {
