@@ -412,7 +412,12 @@ export function toRuntimeError(err: unknown, what: string): RuntimeError {
   if (status === null) return new RuntimeError(RuntimeErrorCode.unavailable, `${what}: ${e.message ?? String(err)}`, null, { cause: err });
   const msg = dockerMessage(e);
   if (status === 404) {
-    const code = /no such image/i.test(msg) ? RuntimeErrorCode.imageNotFound : RuntimeErrorCode.notFound;
+    // A start's "network <id> not found" is about the container's configuration, not a container that is gone.
+    const code = /no such image/i.test(msg)
+      ? RuntimeErrorCode.imageNotFound
+      : /^network \S+ not found/i.test(msg)
+        ? RuntimeErrorCode.docker
+        : RuntimeErrorCode.notFound;
     return new RuntimeError(code, msg, status, { cause: err });
   }
   if (status === 409) return new RuntimeError(RuntimeErrorCode.conflict, msg, status, { cause: err });
@@ -536,25 +541,42 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
   }
 
   /**
-   * dockerd 20.10 keeps a network connect that failed in the container's
-   * configuration (an entry with no network id), where a running container
-   * cannot lose it, and every later start fails on it ("Address already in
-   * use"). Once the container is stopped such entries can be dropped: a
-   * start that failed drops them and, if there were any, is tried again.
-   * Returns whether any was dropped.
+   * Entries of a stopped container's network configuration that make every
+   * start fail, dropped so that the start can be tried again:
+   * - a network connect that failed (dockerd 20.10 keeps it as an entry with
+   *   no network id, where a running container cannot lose it: "Address
+   *   already in use" at each later start);
+   * - a network that no longer exists (removed behind the host actor's
+   *   back): Docker looks the entry up by its network id, so even a network
+   *   made again under the same name does not help ("network <id> not
+   *   found").
+   * The container then starts without them, and the host actor's network
+   * diff connects it to its networks again (made again where they are
+   * missing). Returns whether any entry was dropped.
    */
-  async function dropFailedConnects(c: Docker.Container): Promise<boolean> {
+  async function dropBrokenNetworkEntries(c: Docker.Container): Promise<boolean> {
     let nets: Record<string, { NetworkID?: string }>;
     try {
       nets = ((await c.inspect()).NetworkSettings?.Networks ?? {}) as Record<string, { NetworkID?: string }>;
     } catch {
       return false;
     }
-    const stale = Object.entries(nets).filter(([, n]) => !n.NetworkID).map(([name]) => name);
-    for (const name of stale) {
-      await call(`drop the failed connect to ${name} of ${c.id}`, () => docker.getNetwork(name).disconnect({ Container: c.id, Force: true }));
+    const broken: string[] = [];
+    for (const [name, n] of Object.entries(nets)) {
+      if (!n.NetworkID) {
+        broken.push(name);
+        continue;
+      }
+      try {
+        await docker.getNetwork(n.NetworkID).inspect();
+      } catch (err) {
+        if ((err as DockerodeError)?.statusCode === 404) broken.push(name);
+      }
     }
-    return stale.length > 0;
+    for (const name of broken) {
+      await call(`drop the broken network entry ${name} of ${c.id}`, () => docker.getNetwork(name).disconnect({ Container: c.id, Force: true }));
+    }
+    return broken.length > 0;
   }
 
   /** start/stop answer 304 when there is nothing to do: that is success. */
@@ -670,7 +692,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
       try {
         await idempotent(`start ${ref.dockerId}`, () => c.start());
       } catch (err) {
-        if (!(await dropFailedConnects(c))) throw err;
+        if (!(await dropBrokenNetworkEntries(c))) throw err;
         await idempotent(`start ${ref.dockerId}`, () => c.start());
       }
     },
@@ -710,8 +732,8 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
       try {
         await call(`restart ${ref.dockerId}`, () => c.restart({ t }));
       } catch (err) {
-        // Stopped, then not started again (see dropFailedConnects): the start alone once more.
-        if (!(await dropFailedConnects(c))) throw err;
+        // Stopped, then not started again (see dropBrokenNetworkEntries): the start alone once more.
+        if (!(await dropBrokenNetworkEntries(c))) throw err;
         await idempotent(`start ${ref.dockerId}`, () => c.start());
       }
     },

@@ -90,6 +90,9 @@ describe('docker mapping', () => {
   it('maps dockerode errors to codes', () => {
     expect(toRuntimeError({ statusCode: 404, json: { message: 'No such image: x' } }, 'x').code).toBe(RuntimeErrorCode.imageNotFound);
     expect(toRuntimeError({ statusCode: 404, json: { message: 'No such container: x' } }, 'x').code).toBe(RuntimeErrorCode.notFound);
+    // A start refused for a network the container's configuration names: a failure of the start, not a container that is gone.
+    const network = toRuntimeError({ statusCode: 404, json: { message: 'network f5c3243959bf not found' } }, 'x');
+    expect(network).toMatchObject({ code: RuntimeErrorCode.docker, message: 'network f5c3243959bf not found' });
     expect(toRuntimeError({ statusCode: 409, json: { message: 'is already paused' } }, 'x').code).toBe(RuntimeErrorCode.conflict);
     expect(toRuntimeError({ statusCode: 500, json: { message: 'boom' } }, 'x')).toMatchObject({ code: RuntimeErrorCode.docker, message: 'boom' });
     expect(toRuntimeError(Object.assign(new Error('connect ENOENT'), { code: 'ENOENT' }), 'x').code).toBe(RuntimeErrorCode.unavailable);

@@ -148,6 +148,22 @@ describe('containers with networks and volumes', () => {
     expect(t.network.networks().size).toBe(0);
   });
 
+  it('a stopped container keeps its network: collected only once no container, running or stopped, is on it', async () => {
+    const t = setup();
+    await t.volume('vol-1', { name: 'data' });
+    await t.volume('vol-2', { autoRemove: true });
+    await placed(t, spec());
+    await t.pass();
+    await t.cmd({ type: 'StopContainer', timeout: 1 });
+    expect((await t.pass()).state.status).toBe('Stopped');
+    // Docker would let the network go (no endpoint), and the container's next start would fail on it.
+    await t.resources.collectNetworks(1_000, 5_000);
+    await t.resources.collectNetworks(10_000, 5_000);
+    expect(t.network.networks().size).toBe(1);
+    await t.cmd({ type: 'StartContainer' });
+    expect((await t.pass()).state.status).toBe('Running');
+  });
+
   it.each(Object.values(CrashPoint))('a crash after %s: the pass run again converges with one device, one mount, one network', async (point) => {
     const t = setup({ crashAt: point });
     await t.volume('vol-1');

@@ -151,6 +151,19 @@ describe('bridge network driver on the real dockerd', () => {
     expect(await driver.listNetworks()).toEqual([]);
   });
 
+  it('keeps a network while a stopped container is configured with it (Docker alone would let it go)', async () => {
+    const net: NetworkSpec = { id: randomUUID(), name: 'stopped', projectId: 'p3' };
+    const a = await run(net, '');
+    await docker.getContainer(a.dockerId).stop({ t: 0 });
+    // No endpoint any more, yet the container's next start needs the network.
+    expect(Object.keys((await docker.getNetwork(bridgeNetworkName(net.id, HOST)).inspect()).Containers ?? {})).toEqual([]);
+    expect((await driver.listNetworks()).find((n) => n.networkId === net.id)?.containers).toEqual([a.dockerId]);
+    expect(await driver.removeNetworkIfUnused(net)).toEqual({ removed: false });
+    await docker.getContainer(a.dockerId).start();
+    await docker.getContainer(a.dockerId).remove({ force: true });
+    expect(await driver.removeNetworkIfUnused(net)).toEqual({ removed: true });
+  });
+
   it('recreates a network when it is needed again, without a cidr letting Docker pick one', async () => {
     const net: NetworkSpec = { id: randomUUID(), name: 'auto', projectId: 'p2' };
     const a = await run(net, '');

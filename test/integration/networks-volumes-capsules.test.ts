@@ -203,6 +203,53 @@ describe('networks through the API', () => {
   });
 });
 
+describe('a stopped container and its network', () => {
+  it('keeps its Docker network through the resyncs, and starts again on it; made again when removed behind our back', async () => {
+    const net = await api('POST', '/v1/networks', { name: 'nvc-stopped' });
+    expect(net.status, JSON.stringify(net.body)).toBe(200);
+    const netId = net.body.neutron_net_id as string;
+    const bridge = `zun-${net.body.uuid}-${H1}`;
+    const u = await runContainer({ name: 'nvc-stopped', host: H1, nets: [{ network: 'nvc-stopped' }] });
+    await until(u, 'Running');
+    const addressOn = async () => {
+      const v = (await api('GET', `/v1/containers/${u}`)).body;
+      return (v.addresses[netId] as { addr: string; version: number }[] | undefined)?.find((a) => a.version === 4)?.addr;
+    };
+    const first = await waitFor('the address recorded', addressOn);
+    const subnet = first.split('.').slice(0, 3).join('.');
+
+    expect((await api('POST', `/v1/containers/${u}/stop?timeout=1`)).status).toBe(202);
+    await until(u, 'Stopped');
+    // Several resyncs past the grace period (RESYNC_SECONDS=2): a network that only a stopped container is on is kept.
+    await new Promise((r) => setTimeout(r, 7_000));
+    expect((await networksOf(H1, net.body.uuid)).map((n) => n.Name)).toEqual([bridge]);
+    expect((await api('POST', `/v1/containers/${u}/start`)).status).toBe(202);
+    await until(u, 'Running');
+    expect(Object.keys((await dockerOf(u)).NetworkSettings.Networks)).toEqual([bridge]);
+
+    // Removed behind the host actor's back (Docker allows it while no container runs on it): the
+    // container's configuration still names the old network, so a start fails until the host actor
+    // drops that entry; the network diff then makes the network again and connects the container.
+    expect((await api('POST', `/v1/containers/${u}/stop?timeout=1`)).status).toBe(202);
+    await until(u, 'Stopped');
+    const [old] = await networksOf(H1, net.body.uuid);
+    await docker.getNetwork(old!.Id).remove();
+    expect((await api('POST', `/v1/containers/${u}/start`)).status).toBe(202);
+    await until(u, 'Running', 'containers', 30_000);
+    const again = await waitFor('connected to the network made again', async () => {
+      const nets = (await dockerOf(u)).NetworkSettings.Networks;
+      return nets[bridge]?.NetworkID && nets[bridge]!.NetworkID !== old!.Id ? nets[bridge] : undefined;
+    }, 30_000);
+    expect(again.IPAddress.startsWith(`${subnet}.`)).toBe(true);
+    await waitFor('the new address recorded', async () => ((await addressOn()) === again.IPAddress ? true : undefined), 30_000);
+    expect((await api('GET', `/v1/containers/${u}`)).body.status_reason ?? null).toBeNull();
+
+    expect((await api('DELETE', `/v1/containers/${u}?stop=true`)).status).toBe(204);
+    await until(u, 'gone');
+    expect((await api('DELETE', `/v1/networks/${netId}`)).status).toBe(204);
+  });
+});
+
 describe('IPv6 and ports through the API', () => {
   it('a port (/v2.0/ports) and IPv6 fixed IPs: containers reach each other over IPv6 and IPv4; the port outlives its container', async () => {
     const net = await api('POST', '/v1/networks', { name: 'nvc-net6' });

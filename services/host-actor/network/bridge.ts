@@ -59,6 +59,7 @@ import {
   createKeyedLock,
   dockerMessage,
   dockerStatus,
+  networkUsers,
   type ConnectOptions,
   type ContainerNetRef,
   type CreateEndpoint,
@@ -262,7 +263,7 @@ export function createBridgeNetworkDriver({
         const nets = await containerNetworks(container.dockerId);
         if (nets === null) throw new NetworkError(NetworkErrorCode.docker, `container ${container.dockerId} does not exist`);
         // Connected means an endpoint: after a failed connect dockerd 20.10 keeps the network in
-        // the container's configuration without one (docker.ts, dropFailedConnects), and taking
+        // the container's configuration without one (docker.ts, dropBrokenNetworkEntries), and taking
         // that for connected would never connect.
         if (!nets[dockerNetworkName]?.EndpointID) {
           try {
@@ -336,7 +337,7 @@ export function createBridgeNetworkDriver({
         if (!existing) return { removed: true };
         const full = (await docker.getNetwork(existing.Id).inspect()) as DockerNetworkSummary;
         if (!isOurs(full, net.id)) throw new NetworkError(NetworkErrorCode.notOurs, `network ${existing.Id} lost our labels`);
-        if (Object.keys(full.Containers ?? {}).length > 0) return { removed: false };
+        if ((await networkUsers(docker, full)).length > 0) return { removed: false };
         try {
           found.delete(net.id);
           await docker.getNetwork(existing.Id).remove();
@@ -365,7 +366,7 @@ export function createBridgeNetworkDriver({
             networkId: full.Labels?.[NETWORK_LABELS.network] ?? '',
             dockerNetworkId: full.Id,
             dockerNetworkName: full.Name,
-            containers: Object.keys(full.Containers ?? {}),
+            containers: await networkUsers(docker, full),
           });
         } catch (e) {
           if (dockerStatus(e) !== 404) throw e;

@@ -83,6 +83,13 @@ function dockerApi() {
       }
       return { status: 200 };
     }
+    if (r.method === 'GET' && r.path === '/containers/json') {
+      // The network filter matches stopped containers too: every container whose settings name the network.
+      const filters = JSON.parse(r.query.get('filters') ?? '{}') as { network?: string[] };
+      const names = (filters.network ?? []).map((k) => byIdOrName(k)?.Name ?? k);
+      const ids = [...containerNets].filter(([, nets]) => names.length === 0 || names.some((x) => nets.has(x))).map(([Id]) => ({ Id }));
+      return { status: 200, body: ids };
+    }
     m = /^\/containers\/([^/]+)\/json$/.exec(r.path);
     if (m && r.method === 'GET') {
       const nets = containerNets.get(m[1]!);
@@ -91,7 +98,11 @@ function dockerApi() {
     }
     return { status: 500, body: { message: `docker stub: unexpected ${r.method} ${r.path}` } };
   };
-  return { handler, networks, failConnect: (v: boolean) => (failConnect = v) };
+  /** As Docker does for a container that stops: its endpoints go, its settings keep the networks. */
+  const stop = (c: string) => {
+    for (const net of networks.values()) delete net.Containers[c];
+  };
+  return { handler, networks, failConnect: (v: boolean) => (failConnect = v), stop };
 }
 
 /** Neutron answering from recorded fixtures. */
@@ -351,12 +362,17 @@ describe('kuryr network driver (recorded Neutron responses, Docker API stub)', (
     expect(neutronCalls()).toContain(`DELETE /v2.0/ports/${BOUND_PORT}`);
   });
 
-  it('removes the network only when no container uses it, and lists its networks', async () => {
+  it('removes the network only when no container, running or stopped, is on it, and lists its networks', async () => {
     await driver.connect(CONTAINER, NET2);
     expect(await driver.listNetworks()).toEqual([
       expect.objectContaining({ networkId: NET2.id, dockerNetworkName: NET2.id, containers: [CONTAINER.dockerId] }),
     ]);
     expect(await driver.removeNetworkIfUnused(NET2)).toEqual({ removed: false });
+    // Stopped, the container has no endpoint but its settings name the network: still in use.
+    dockerState.stop(CONTAINER.dockerId);
+    expect(await driver.removeNetworkIfUnused(NET2)).toEqual({ removed: false });
+    expect((await driver.listNetworks())[0]?.containers).toEqual([CONTAINER.dockerId]);
+    await driver.connect(CONTAINER, NET2);
     await driver.disconnect(CONTAINER, NET2, { addresses: [] });
     expect(await driver.removeNetworkIfUnused(NET2)).toEqual({ removed: true });
     expect(dockerCalls()).toContain(`DELETE /networks/${NET2.id}`);

@@ -37,6 +37,7 @@ import {
   createKeyedLock,
   dockerMessage,
   dockerStatus,
+  networkUsers,
   type ConnectOptions,
   type ContainerNetRef,
   type CreateEndpoint,
@@ -367,7 +368,7 @@ export function createKuryrNetworkDriver({
         const existing = await findDockerNetwork(net.id);
         if (!existing) return { removed: true };
         const full = (await docker.getNetwork(existing.Id).inspect()) as DockerNetwork;
-        if (Object.keys(full.Containers ?? {}).length > 0) return { removed: false };
+        if ((await networkUsers(docker, full)).length > 0) return { removed: false };
         try {
           // kuryr_network.py remove_network: docker.remove_network(<name>)
           await docker.getNetwork(net.id).remove();
@@ -388,7 +389,7 @@ export function createKuryrNetworkDriver({
       for (const n of found) {
         if (!isOurs(n, n.Name)) continue;
         const full = (await docker.getNetwork(n.Id).inspect()) as DockerNetwork;
-        out.push({ networkId: n.Name, dockerNetworkId: n.Id, dockerNetworkName: n.Name, containers: Object.keys(full.Containers ?? {}) });
+        out.push({ networkId: n.Name, dockerNetworkId: n.Id, dockerNetworkName: n.Name, containers: await networkUsers(docker, full) });
       }
       return out;
     },

@@ -132,13 +132,12 @@ export function createMemoryNetworkDriver({ runtime, host }: { runtime: MemoryRu
       return { removed: true };
     },
     async listNetworks(): Promise<ManagedNetwork[]> {
-      return [...nets.values()].map((net) => ({
-        networkId: net.spec.id,
-        dockerNetworkId: net.dockerNetworkId,
-        dockerNetworkName: net.dockerNetworkName,
-        // As Docker lists a network's containers: endpoints, which only a running container has.
-        containers: members(net).filter((id) => runtime.containers().some((c) => c.id === id && (c.state === 'running' || c.state === 'paused'))),
-      }));
+      return [...nets.values()].map((net) => {
+        // As networkUsers reads Docker: the endpoints, which only a running container has, else the stopped members.
+        const all = members(net);
+        const live = all.filter((id) => runtime.containers().some((c) => c.id === id && (c.state === 'running' || c.state === 'paused')));
+        return { networkId: net.spec.id, dockerNetworkId: net.dockerNetworkId, dockerNetworkName: net.dockerNetworkName, containers: live.length > 0 ? live : all };
+      });
     },
   };
 }

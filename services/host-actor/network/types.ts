@@ -6,6 +6,7 @@
  * whatever part of it already exists, so the host actor may repeat any call
  * after a crash.
  */
+import type Docker from 'dockerode';
 
 /** A Zun network as the host actor knows it (from the event log / read model). */
 export interface NetworkSpec {
@@ -75,7 +76,7 @@ export interface ManagedNetwork {
   readonly networkId: string;
   readonly dockerNetworkId: string;
   readonly dockerNetworkName: string;
-  /** Docker ids of the containers attached to it. */
+  /** Docker ids of the containers on it: running ones (endpoints), else stopped ones configured with it (`networkUsers`). */
   readonly containers: readonly string[];
 }
 
@@ -114,7 +115,7 @@ export interface NetworkDriver {
    * caller falls back to listNetworks + addresses.
    */
   observe?(container: ContainerNetRef, specOf: (networkId: string) => NetworkSpec): Promise<Map<string, NetworkAddress[]>>;
-  /** Removes the Docker network when no container uses it; false when it is still in use. */
+  /** Removes the Docker network when no container, running or stopped, is on it (`networkUsers`); false when one is. */
   removeNetworkIfUnused(net: NetworkSpec): Promise<{ removed: boolean }>;
   /** The Docker networks of this driver on this host. */
   listNetworks(): Promise<ManagedNetwork[]>;
@@ -165,6 +166,19 @@ export function dockerMessage(e: unknown): string {
   const j = (e as { json?: { message?: unknown } } | null)?.json;
   if (j && typeof j.message === 'string') return j.message;
   return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * The Docker ids of the containers on a Docker network: its endpoints (the
+ * running containers) and, when it has none, the stopped containers whose
+ * configuration names it. Docker removes a network that has no endpoint,
+ * and a stopped container configured with it then fails to start ("network
+ * ... not found"), so for this service such a network is still in use.
+ */
+export async function networkUsers(docker: Docker, network: { readonly Id: string; readonly Containers?: Record<string, unknown> | null }): Promise<string[]> {
+  const endpoints = Object.keys(network.Containers ?? {});
+  if (endpoints.length > 0) return endpoints;
+  return (await docker.listContainers({ all: true, filters: { network: [network.Id] } })).map((c) => c.Id);
 }
 
 /** Serialises async work per key (a network, a volume) inside one process. */
