@@ -164,6 +164,23 @@ describe('bridge network driver on the real dockerd', () => {
     expect(await driver.removeNetworkIfUnused(net)).toEqual({ removed: true });
   });
 
+  it('a subnet back in the pool: the unused bridge of the deleted network on it goes at once, a used one stays', async () => {
+    const o = 1 + ((octet + 7) % 250);
+    const old: NetworkSpec = { id: randomUUID(), name: 'old', projectId: 'p4', cidr: `10.233.${o}.0/24`, gateway: `10.233.${o}.1` };
+    const next: NetworkSpec = { ...old, id: randomUUID(), name: 'next' };
+    const a = await run(old, '');
+    // In use (here by a stopped container): the subnet is refused, and the old bridge stays.
+    await docker.getContainer(a.dockerId).stop({ t: 0 });
+    await expect(driver.ensureNetwork(next)).rejects.toMatchObject({ code: 'SUBNET_IN_USE' });
+    expect(await docker.listNetworks({ filters: { label: [`${NETWORK_LABELS.network}=${old.id}`] } })).toHaveLength(1);
+    // Unused, as after its network's delete and before the grace period is over: it goes, and the new one is made.
+    await docker.getContainer(a.dockerId).remove({ force: true });
+    const made = await driver.ensureNetwork(next);
+    expect(made.dockerNetworkName).toBe(bridgeNetworkName(next.id, HOST));
+    expect(await docker.listNetworks({ filters: { label: [`${NETWORK_LABELS.network}=${old.id}`] } })).toEqual([]);
+    expect(await driver.removeNetworkIfUnused(next)).toEqual({ removed: true });
+  });
+
   it('recreates a network when it is needed again, without a cidr letting Docker pick one', async () => {
     const net: NetworkSpec = { id: randomUUID(), name: 'auto', projectId: 'p2' };
     const a = await run(net, '');

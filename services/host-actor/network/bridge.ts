@@ -87,6 +87,7 @@ interface DockerNetworkSummary {
   Labels?: Record<string, string> | null;
   Containers?: Record<string, unknown> | null;
   Options?: Record<string, string> | null;
+  IPAM?: { Config?: { Subnet?: string }[] | null } | null;
 }
 
 export function createBridgeNetworkDriver({
@@ -157,7 +158,7 @@ export function createBridgeNetworkDriver({
     }
   }
 
-  async function ensureUnlocked(net: NetworkSpec): Promise<{ dockerNetworkId: string; dockerNetworkName: string }> {
+  async function ensureUnlocked(net: NetworkSpec, retried = false): Promise<{ dockerNetworkId: string; dockerNetworkName: string }> {
     const existing = await find(net);
     if (existing) {
       await isolateV6(existing);
@@ -193,9 +194,58 @@ export function createBridgeNetworkDriver({
         if (again) return { dockerNetworkId: again.Id, dockerNetworkName: again.Name };
       }
       const msg = dockerMessage(e);
-      if (/overlaps/i.test(msg)) throw new NetworkError(NetworkErrorCode.subnetInUse, `subnet ${net.cidr} of network ${net.id}: ${msg}`, { cause: e });
+      if (/overlaps/i.test(msg)) {
+        // A subnet goes back to the pool when its network is deleted, while the network's bridge
+        // stays here until the grace period has passed: an unused bridge of ours on the subnet goes
+        // now, and the create is tried once more.
+        if (!retried && (await removeUnusedOnSubnets(net))) return ensureUnlocked(net, true);
+        throw new NetworkError(NetworkErrorCode.subnetInUse, `subnet ${net.cidr} of network ${net.id}: ${msg}`, { cause: e });
+      }
       throw new NetworkError(NetworkErrorCode.docker, `create network ${name}: ${msg}`, { cause: e });
     }
+  }
+
+  function removeNetworkIfUnused(net: NetworkSpec): Promise<{ removed: boolean }> {
+    return withLock(net.id, async () => {
+      found.delete(net.id);
+      const existing = await find(net);
+      if (!existing) return { removed: true };
+      const full = (await docker.getNetwork(existing.Id).inspect()) as DockerNetworkSummary;
+      if (!isOurs(full, net.id)) throw new NetworkError(NetworkErrorCode.notOurs, `network ${existing.Id} lost our labels`);
+      if ((await networkUsers(docker, full)).length > 0) return { removed: false };
+      try {
+        found.delete(net.id);
+        await docker.getNetwork(existing.Id).remove();
+      } catch (e) {
+        const status = dockerStatus(e);
+        if (status === 404) return { removed: true };
+        // 403 "has active endpoints": a container joined since the inspect.
+        if (status === 403 || /active endpoints/i.test(dockerMessage(e))) return { removed: false };
+        throw new NetworkError(NetworkErrorCode.docker, `remove network ${existing.Name}: ${dockerMessage(e)}`, { cause: e });
+      }
+      log.info({ network: net.id, dockerNetwork: existing.Id }, 'bridge network removed');
+      return { removed: true };
+    });
+  }
+
+  /** Removes this host's unused bridges of other networks on `net`'s subnets; whether any went. */
+  async function removeUnusedOnSubnets(net: NetworkSpec): Promise<boolean> {
+    const subnets = new Set([net.cidr, net.cidrV6].filter((x): x is string => Boolean(x)));
+    if (subnets.size === 0) return false;
+    const ours = (await docker.listNetworks({
+      filters: { label: [`${NETWORK_LABELS.managed}=true`, `${NETWORK_LABELS.host}=${host}`] },
+    })) as DockerNetworkSummary[];
+    let removed = false;
+    for (const n of ours) {
+      const other = n.Labels?.[NETWORK_LABELS.network];
+      if (!other || other === net.id || !isOurs(n, other)) continue;
+      if (!(n.IPAM?.Config ?? []).some((c) => c.Subnet !== undefined && subnets.has(c.Subnet))) continue;
+      if ((await removeNetworkIfUnused({ id: other, name: other, projectId: '' })).removed) {
+        log.info({ network: net.id, stale: other, dockerNetwork: n.Id }, 'unused bridge on the same subnet removed');
+        removed = true;
+      }
+    }
+    return removed;
   }
 
   const ensureNetwork = (net: NetworkSpec) => withLock(net.id, () => ensureUnlocked(net));
@@ -330,28 +380,7 @@ export function createBridgeNetworkDriver({
       return addressesFrom(nets?.[existing.Name], net);
     },
 
-    removeNetworkIfUnused(net) {
-      return withLock(net.id, async () => {
-        found.delete(net.id);
-        const existing = await find(net);
-        if (!existing) return { removed: true };
-        const full = (await docker.getNetwork(existing.Id).inspect()) as DockerNetworkSummary;
-        if (!isOurs(full, net.id)) throw new NetworkError(NetworkErrorCode.notOurs, `network ${existing.Id} lost our labels`);
-        if ((await networkUsers(docker, full)).length > 0) return { removed: false };
-        try {
-          found.delete(net.id);
-          await docker.getNetwork(existing.Id).remove();
-        } catch (e) {
-          const status = dockerStatus(e);
-          if (status === 404) return { removed: true };
-          // 403 "has active endpoints": a container joined since the inspect.
-          if (status === 403 || /active endpoints/i.test(dockerMessage(e))) return { removed: false };
-          throw new NetworkError(NetworkErrorCode.docker, `remove network ${existing.Name}: ${dockerMessage(e)}`, { cause: e });
-        }
-        log.info({ network: net.id, dockerNetwork: existing.Id }, 'bridge network removed');
-        return { removed: true };
-      });
-    },
+    removeNetworkIfUnused,
 
     async listNetworks(): Promise<ManagedNetwork[]> {
       const found = (await docker.listNetworks({
