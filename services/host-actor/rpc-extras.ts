@@ -207,9 +207,21 @@ export function createDockerExtras(opts: { socketPath?: string } = {}): RuntimeE
       throw toRuntimeError(err, what);
     }
   }
+  /**
+   * An archive call's 404 is Docker's "Could not find the file <path> in
+   * container <id>"; dockerode reads no body for these streamed calls and
+   * says "no such container" instead. The container was just found by its
+   * labels, so it is the path that is missing.
+   */
+  const missingPath = (path: string) => (err: unknown): never => {
+    if (err instanceof RuntimeError && err.code === RuntimeErrorCode.notFound) {
+      throw new RuntimeError(RuntimeErrorCode.notFound, `Could not find the file ${path} in the container`, err.statusCode, { cause: err });
+    }
+    throw err;
+  };
   const extras: RuntimeExtras = {
     async getArchive(dockerId, path) {
-      const res = (await call(`get archive ${path}`, () => docker.getContainer(dockerId).getArchive({ path }))) as NodeJS.ReadableStream & {
+      const res = (await call(`get archive ${path}`, () => docker.getContainer(dockerId).getArchive({ path })).catch(missingPath(path))) as NodeJS.ReadableStream & {
         headers?: Record<string, string | string[] | undefined>;
       };
       const stat = decodeStat(res.headers?.['x-docker-container-path-stat']);
@@ -217,7 +229,7 @@ export function createDockerExtras(opts: { socketPath?: string } = {}): RuntimeE
       return { tar, stat };
     },
     async putArchive(dockerId, path, tar) {
-      const res = await call(`put archive ${path}`, () => docker.getContainer(dockerId).putArchive(tar, { path }));
+      const res = await call(`put archive ${path}`, () => docker.getContainer(dockerId).putArchive(tar, { path })).catch(missingPath(path));
       // dockerode resolves with the response stream; drain it so the socket is released.
       const s = res as unknown as NodeJS.ReadableStream | null;
       if (s && typeof (s as { resume?: unknown }).resume === 'function') s.resume();

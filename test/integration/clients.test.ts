@@ -338,6 +338,10 @@ describe('openstack appcontainer', () => {
     const cpOut = await osc(['appcontainer', 'cp', 'osc-web:/tmp/from-container.txt', join(dir, 'out')]);
     expect(cpOut.rc, show(cpOut)).toBe(0);
     expect(readFileSync(join(dir, 'out', 'from-container.txt'), 'utf8')).toBe('made-in-docker\n');
+    // A path that is not there: a 404 that names it (dockerode alone would say "no such container").
+    const missing = await osc(['appcontainer', 'cp', 'osc-web:/tmp/no-such-file', join(dir, 'missing')]);
+    expect(missing.rc, show(missing)).not.toBe(0);
+    expect(missing.out + missing.err).toContain('Could not find the file /tmp/no-such-file in the container (HTTP 404)');
 
     // top: both CLIs crash while printing it (a client bug, zun-api.md f.1), so the API is asked directly.
     const top = await api(`/v1/containers/${uuid}/top?ps_args=None`);
