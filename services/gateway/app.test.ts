@@ -170,6 +170,9 @@ describe('POST /v1/containers: refused requests append nothing', () => {
     ['cpu empty string', '1.40', { image: 'cirros', cpu: '' }, 400, 'schema-validation-error', 'is too short'],
     ['memory below 4', '1.40', { image: 'cirros', memory: 2 }, 400, 'schema-validation-error', 'less than the minimum of 4'],
     ['memory string above 8192', '1.40', { image: 'cirros', memory: '9000' }, 400, 'schema-validation-error', 'greater than the maximum of 8192'],
+    // Zun's schema allows 4 and 5; Docker does not.
+    ['memory 4, under Docker\'s floor', '1.40', { image: 'cirros', memory: 4 }, 400, 'schema-validation-error', "Invalid input for field 'memory'.Value: '4'. 4 is less than 6, the smallest memory limit (MiB) Docker accepts"],
+    ['memory string 5, under Docker\'s floor', '1.40', { image: 'cirros', memory: '5' }, 400, 'schema-validation-error', "'5' is less than 6"],
     ['memory with a unit', '1.40', { image: 'cirros', memory: '512m' }, 400, 'schema-validation-error', 'does not match'],
     ['memory fractional', '1.40', { image: 'cirros', memory: 512.5 }, 400, 'schema-validation-error', "is not of type 'string', 'integer', 'null'"],
     ['disk 0', '1.40', { image: 'cirros', disk: 0 }, 400, 'schema-validation-error', 'less than the minimum of 1'],
@@ -854,6 +857,7 @@ describe('PATCH /v1/containers/{ident}', () => {
     const before = h.count();
     const cases: [string, unknown, number, string][] = [
       [running, { memory: '2' }, 400, 'less than the minimum of 4'],
+      [running, { memory: '4' }, 400, "'4' is less than 6, the smallest memory limit (MiB) Docker accepts"],
       [running, { cpu: 'x' }, 400, 'does not match'],
       [running, { name: '!' }, 400, 'is too short'],
       [running, { image: 'other' }, 400, "'image' was unexpected"],

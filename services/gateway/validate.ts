@@ -176,6 +176,21 @@ const CPU: FieldSchema = {
   boundsAreFloat: true,
 };
 const MEMORY: FieldSchema = { type: ['string', 'integer', 'null'], minimum: 4, maximum: 8192, pattern: /^[0-9]+$/ };
+/**
+ * Docker refuses a memory limit under 6 MiB ("Minimum memory limit allowed
+ * is 6MB"), which Zun's schema lets through (4 and 5): Zun's create then
+ * ends in Error and its update in a 500. Here an update is carried out after
+ * the 200, so a value Docker can never take is refused before anything is
+ * recorded, at create too.
+ */
+const DOCKER_MIN_MEMORY_MIB = 6;
+function checkDockerMemory(v: unknown): void {
+  if (v === null || v === undefined || v === '') return;
+  const n = toNumber(v);
+  if (n < DOCKER_MIN_MEMORY_MIB) {
+    reject(schemaError('body', 'memory', v, `${pyRepr(v)} is less than ${DOCKER_MIN_MEMORY_MIB}, the smallest memory limit (MiB) Docker accepts`));
+  }
+}
 const DISK: FieldSchema = { type: ['string', 'integer', 'null'], minimum: 1, maximum: 160, pattern: /^[0-9]+$/ };
 /** parameter_types.hostname as finally defined (the second definition wins); also used for `host`. */
 const HOSTNAME: FieldSchema = { type: ['string'], minLength: 1, maxLength: 255, pattern: /^[a-zA-Z0-9-._]*$/ };
@@ -453,6 +468,7 @@ export function validateCreateContainer(body: unknown, opts: CreateOptions): Res
     for (const p of props) {
       if (!has(p)) continue;
       check('body', p, b[p], s[p]!);
+      if (p === 'memory') checkDockerMemory(b[p]);
       switch (p) {
         case 'environment':
           environment = stringMap(p, b[p]);
@@ -624,6 +640,7 @@ export function validateUpdate(params: Record<string, unknown>): Result<Containe
     const schema: Record<(typeof order)[number], FieldSchema> = { cpu: CPU, memory: MEMORY, name: CONTAINER_NAME, auto_heal: BOOLEAN };
     for (const k of order) if (Object.hasOwn(params, k)) check('body', k, params[k], schema[k]);
     noUnknownKeys('body', params, order);
+    if (Object.hasOwn(params, 'memory')) checkDockerMemory(params['memory']);
     return {
       ...(given(params, 'name') ? { name: params['name'] as string } : {}),
       ...(given(params, 'cpu') ? { cpu: toNumber(params['cpu']) } : {}),

@@ -150,7 +150,7 @@ describe('quota enforcement', () => {
     const r = await create(h, { image: 'cirros', cpu: '1', memory: 128 });
     expect(zunError(r).title).toBe("Quota exceeded for resources: ['cpu', 'memory']");
     expect((await create(h, { image: 'cirros', cpu: 0.5, memory: 88 })).statusCode).toBe(202); // exactly at the limits
-    expect(zunError(await create(h, { image: 'cirros', cpu: 0.1, memory: 4 })).title).toBe("Quota exceeded for resources: ['cpu', 'memory']");
+    expect(zunError(await create(h, { image: 'cirros', cpu: 0.1, memory: 6 })).title).toBe("Quota exceeded for resources: ['cpu', 'memory']");
   });
 
   it('frees the quota when a container is deleted', async () => {
