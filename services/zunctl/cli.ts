@@ -264,7 +264,7 @@ async function cmdReplay(ctx: Ctx): Promise<number> {
       s += `  aggregates: ${summary.aggregates.containers} containers, ${summary.aggregates.capsules} capsules, ${summary.aggregates.ledgers} placement ledgers\n`;
       s += `  container statuses: ${fmtCounts(summary.containerStatuses)}\n`;
       if (summary.aggregates.capsules) s += `  capsule statuses: ${fmtCounts(summary.capsuleStatuses)}\n`;
-      if (summary.unknownKind) s += `  ${summary.unknownKind} events of unknown aggregate kinds (not folded)\n`;
+      if (summary.unknownKind) s += `  ${summary.unknownKind} events of other aggregates (networks, volumes, quotas, ...) not folded: this fold covers containers, capsules and placement\n`;
       s += `  ${summary.elapsedMs} ms, ${summary.eventsPerSecond} events/s\n`;
       if (verify) {
         s += summary.violations.length === 0 ? 'verified: no illegal transitions\n' : `ILLEGAL TRANSITIONS: ${summary.violations.length}\n`;
