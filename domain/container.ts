@@ -191,11 +191,17 @@ export function deriveTaskState(s: ContainerState): TaskState | null {
   }
 }
 
+/** Whether the restart policy keeps the container running whatever stops it (always, unless-stopped). */
+function restartsAlways(spec: ContainerState['spec']): boolean {
+  const name = spec?.restartPolicy.name;
+  return name === 'always' || name === 'unless-stopped';
+}
+
 /** Whether an exit nobody asked for is repaired by restarting, per the restart policy. */
 function restartsAfterExit(s: ContainerState, exitCode: number): boolean {
   const policy = s.spec?.restartPolicy;
   if (!policy) return false;
-  if (policy.name === 'always' || policy.name === 'unless-stopped') return true;
+  if (restartsAlways(s.spec)) return true;
   if (policy.name === 'on-failure') {
     return exitCode !== 0 && (policy.maximumRetryCount === 0 || s.observed.restartCount < policy.maximumRetryCount);
   }
@@ -374,7 +380,7 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
         next = withDesired(next, { power: 'deleted', stopFirst: false });
         return { ...next, status: 'Deleting' };
       }
-      const heal = s.spec?.autoHeal || s.spec?.restartPolicy.name === 'always' || s.spec?.restartPolicy.name === 'unless-stopped';
+      const heal = s.spec?.autoHeal || restartsAlways(s.spec);
       if (!heal) next = withDesired(next, { power: 'hold' });
       // A vanished container cannot finish a reboot, rebuild, kill or commit: they are void.
       next = withObserved(next, {
@@ -393,7 +399,11 @@ function apply(s: ContainerState, e: ContainerEvent): ContainerState {
         killDone: s.desired.killGen,
       });
       if (s.desired.power === 'deleted') return { ...next, status: 'Deleting', statusReason: e.data.reason };
-      return { ...withDesired(next, { power: 'hold' }), status: 'Error', statusReason: e.data.reason };
+      // A refused start of a container whose restart policy keeps it running stays wanted: the
+      // host tries again (with back-off), as Docker starts such containers again when it comes
+      // back. The refusal may be dockerd's own shutdown, which stopped the container.
+      const keepsRunning = e.data.operation === 'start' && s.desired.power === 'running' && restartsAlways(s.spec);
+      return { ...(keepsRunning ? next : withDesired(next, { power: 'hold' })), status: 'Error', statusReason: e.data.reason };
     }
     case 'ContainerDeleted':
       return settle(withDesired(s, { power: 'deleted' }), 'Deleted', null);

@@ -52,6 +52,17 @@ describe('diffContainer: creating', () => {
     ]);
   });
 
+  it('a refused start puts the container on hold, unless its restart policy keeps it running: then it is started again', () => {
+    const refused = observe({ type: 'ContainerOperationFailed', data: { operation: 'start', reason: 'refused' } });
+    const always = specOf({ restartPolicy: { name: 'always', maximumRetryCount: 0 } });
+    const kept = given(create(true, always), schedule, created, started, exitedWith(143), refused);
+    expect(kept).toMatchObject({ status: 'Error', statusReason: 'refused', desired: { power: 'running' } });
+    expect(diffContainer(kept, docker('exited'))).toEqual([{ type: 'start', dockerId: 'd1' }]);
+    const held = given(...running, exitedWith(1), { type: 'StartContainer' }, refused);
+    expect(held).toMatchObject({ status: 'Error', desired: { power: 'hold' } });
+    expect(diffContainer(held, docker('exited'))).toEqual([]);
+  });
+
   it('starts a created container when run was asked for, and leaves it when not', () => {
     expect(diffContainer(given(create(true), schedule, created), docker('created'))).toEqual([{ type: 'start', dockerId: 'd1' }]);
     expect(diffContainer(given(create(false), schedule, created), docker('created'))).toEqual([]);

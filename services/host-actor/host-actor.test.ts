@@ -185,9 +185,10 @@ describe('reconciler (memory event store, Docker twin)', () => {
     const deps = { store, newId, now: clock };
     const ctx = () => ({ projectId: 'p1', userId: 'u1', requestId: `req-${newId()}` });
     const rec = createReconciler({ hostname: HOST, store, runtime: rt, log: silent, clock, newId });
-    const pass = async (mem = newWorkerMemory()) => rec.pass(await loadContainer(store, UUID), mem, silent);
-    const cmd = (c: Parameters<typeof executeContainerCommand>[2]) => executeContainerCommand(deps, UUID, c, ctx());
-    return { store, rt, pass, cmd, advance: (ms: number) => (now += ms) };
+    const pass = async (mem = newWorkerMemory(), uuid = UUID) => rec.pass(await loadContainer(store, uuid), mem, silent);
+    const cmdOn = (uuid: string, c: Parameters<typeof executeContainerCommand>[2]) => executeContainerCommand(deps, uuid, c, ctx());
+    const cmd = (c: Parameters<typeof executeContainerCommand>[2]) => cmdOn(UUID, c);
+    return { store, rt, pass, cmd, cmdOn, advance: (ms: number) => (now += ms) };
   }
 
   it('create with run: one pass takes it to Running, appending only Started (with the Docker id) and our ids', async () => {
@@ -294,6 +295,39 @@ describe('reconciler (memory event store, Docker twin)', () => {
     await t.pass(mem);
     await t.cmd({ type: 'StartContainer' });
     expect((await t.pass(mem)).state.status).toBe('Running');
+  });
+
+  it('a start Docker refuses: Error and on hold, unless the restart policy keeps the container running', async () => {
+    const t = setup();
+    await t.cmd({ type: 'CreateContainer', spec: specOf({ restartPolicy: { name: 'always', maximumRetryCount: 0 } }), run: true });
+    await t.cmd({ type: 'ScheduleContainer', host: HOST, claim: { cpu: 1, memoryMiB: 128, diskGb: 0 } });
+    const mem = newWorkerMemory();
+    await t.pass(mem);
+    const id = t.rt.containers()[0]!.id;
+    // dockerd shutting down: the exit, its refusal of the restart, then dockerd away; back, the restart works.
+    const shutdown = 'failed to update store for object type *libnetwork.endpoint: open : no such file or directory';
+    t.rt.drift.exit(id, 143);
+    t.rt.failNext('start', new RuntimeError(RuntimeErrorCode.docker, shutdown));
+    const refused = await t.pass(mem);
+    expect(refused.state).toMatchObject({ status: 'Error', statusReason: shutdown, desired: { power: 'running' } });
+    expect(refused.retryInMs).toBe(500);
+    t.rt.failNext('find', new RuntimeError(RuntimeErrorCode.unavailable, 'connect ENOENT'));
+    await expect(t.pass(mem)).rejects.toThrow('ENOENT');
+    t.advance(1_000);
+    expect((await t.pass(mem)).state).toMatchObject({ status: 'Running', statusReason: null });
+    // Restart policy "no": a refused start puts it on hold, and no pass starts it again.
+    const other = '7c1f3f4e-8a8e-4a57-9a43-2d3c1b9f0a11';
+    await t.cmdOn(other, { type: 'CreateContainer', spec: specOf(), run: false });
+    await t.cmdOn(other, { type: 'ScheduleContainer', host: HOST, claim: { cpu: 1, memoryMiB: 128, diskGb: 0 } });
+    const m2 = newWorkerMemory();
+    await t.pass(m2, other);
+    await t.cmdOn(other, { type: 'StartContainer' });
+    t.rt.failNext('start', new RuntimeError(RuntimeErrorCode.docker, 'no such file: /data'));
+    expect((await t.pass(m2, other)).state).toMatchObject({ status: 'Error', desired: { power: 'hold' } });
+    t.advance(60_000);
+    const starts = t.rt.calls.filter((c) => c.op === 'start').length;
+    expect((await t.pass(m2, other)).state.status).toBe('Error');
+    expect(t.rt.calls.filter((c) => c.op === 'start').length).toBe(starts);
   });
 
   it('never touches a container of another host with the same name', async () => {

@@ -6,8 +6,8 @@
  * test is skipped (it says why).
  *
  * dockerd runs without live-restore, so its restart stops every container:
- * the log must say Stopped, a new container must run, and the stopped one
- * must start again.
+ * the log must say Stopped, a new container must run, the stopped one must
+ * start again, and one with restart policy `always` must run again by itself.
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -39,15 +39,20 @@ afterAll(async () => {
 });
 
 describe('a dockerd restart', () => {
-  it('is observed (Stopped), new containers run at once, and stopped ones start again', async (ctx) => {
+  it('is observed (Stopped), new containers run at once, stopped ones start again, and restart policies restart', async (ctx) => {
     if (!ours) ctx.skip(); // not ours to restart: the skip is reported
     const before = await run({ name: 'rs-before' });
+    // Restart policy always: the host actor starts it again once dockerd is back (its exit may meet
+    // dockerd's shutdown, whose refusal of the restart is not an Error).
+    const always = await run({ name: 'rs-always', restart_policy: { Name: 'always' } });
     await until(before, 'Running');
+    await until(always, 'Running');
 
     servers('stop', 'dockerd');
     servers('start', 'dockerd');
 
     await until(before, 'Stopped');
+    await until(always, 'Running', 'containers', 60_000);
     const after = await run({ name: 'rs-after' });
     await until(after, 'Running', 'containers', 30_000);
     expect((await api('POST', `/v1/containers/${before}/start`)).status).toBe(202);
