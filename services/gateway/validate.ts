@@ -185,7 +185,7 @@ const MEMORY: FieldSchema = { type: ['string', 'integer', 'null'], minimum: 4, m
  */
 const DOCKER_MIN_MEMORY_MIB = 6;
 function checkDockerMemory(v: unknown): void {
-  if (v === null || v === undefined || v === '') return;
+  if (v === null || v === undefined) return; // the schema has refused anything else that is not a number
   const n = toNumber(v);
   if (n < DOCKER_MIN_MEMORY_MIB) {
     reject(schemaError('body', 'memory', v, `${pyRepr(v)} is less than ${DOCKER_MIN_MEMORY_MIB}, the smallest memory limit (MiB) Docker accepts`));

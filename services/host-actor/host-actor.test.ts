@@ -269,13 +269,18 @@ describe('reconciler (memory event store, Docker twin)', () => {
     expect((await t.pass()).state.status).toBe('Running');
   });
 
-  it('a restart policy crash loop is backed off; a user start is not', async () => {
+  /** A container with restart policy always, running; its worker memory and Docker id. */
+  async function runningAlways() {
     const t = setup();
     await t.cmd({ type: 'CreateContainer', spec: specOf({ restartPolicy: { name: 'always', maximumRetryCount: 0 } }), run: true });
     await t.cmd({ type: 'ScheduleContainer', host: HOST, claim: { cpu: 1, memoryMiB: 128, diskGb: 0 } });
     const mem = newWorkerMemory();
     await t.pass(mem);
-    const id = t.rt.containers()[0]!.id;
+    return { t, mem, id: t.rt.containers()[0]!.id };
+  }
+
+  it('a restart policy crash loop is backed off; a user start is not', async () => {
+    const { t, mem, id } = await runningAlways();
     t.rt.drift.exit(id, 1);
     expect((await t.pass(mem)).state.status).toBe('Running'); // first restart: immediate
     t.advance(100);
@@ -298,12 +303,7 @@ describe('reconciler (memory event store, Docker twin)', () => {
   });
 
   it('a start Docker refuses: Error and on hold, unless the restart policy keeps the container running', async () => {
-    const t = setup();
-    await t.cmd({ type: 'CreateContainer', spec: specOf({ restartPolicy: { name: 'always', maximumRetryCount: 0 } }), run: true });
-    await t.cmd({ type: 'ScheduleContainer', host: HOST, claim: { cpu: 1, memoryMiB: 128, diskGb: 0 } });
-    const mem = newWorkerMemory();
-    await t.pass(mem);
-    const id = t.rt.containers()[0]!.id;
+    const { t, mem, id } = await runningAlways();
     // dockerd shutting down: the exit, its refusal of the restart, then dockerd away; back, the restart works.
     const shutdown = 'failed to update store for object type *libnetwork.endpoint: open : no such file or directory';
     t.rt.drift.exit(id, 143);

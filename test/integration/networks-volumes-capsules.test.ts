@@ -247,7 +247,7 @@ describe('a stopped container and its network', () => {
     expect((await api('DELETE', `/v1/containers/${u}?stop=true`)).status).toBe(204);
     await until(u, 'gone');
     expect((await api('DELETE', `/v1/networks/${netId}`)).status).toBe(204);
-    // Its /24 goes back to the pool: the next network may get it, and Docker refuses a second bridge on it.
+    // The host actor collects the bridge after its grace period, as for nvc-net above; the next test starts without it.
     await waitFor('no network of nvc-stopped left on the host', async () => (await networksOf(H1, net.body.uuid)).length === 0, 30_000, 500);
   });
 });
